@@ -1,0 +1,3 @@
+from slamlm.cli import main
+
+raise SystemExit(main())

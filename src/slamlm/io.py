@@ -1,0 +1,232 @@
+"""File helpers every stage uses: atomic writes, JSONL (optionally gzipped), failure logs.
+
+Rules (DESIGN.md): outputs are written under a temporary name and renamed at the end, so a
+file or folder that exists with its final name is complete; batch jobs record bad inputs in
+``failures.jsonl`` and go on.
+
+Example:
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> write_jsonl(d / "a.jsonl", [{"id": "x", "units": [1, 2]}])
+    PosixPath('...a.jsonl')
+    >>> [r["id"] for r in read_jsonl(d / "a.jsonl")]
+    ['x']
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+
+class ManifestError(ValueError):
+    """A JSONL/CSV input is malformed; the message names the file and line."""
+
+
+def _tmp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp-{os.getpid()}")
+
+
+def fsync_dir(path: Path) -> None:
+    """Flush a directory entry to disk (best effort; not all filesystems allow it)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` via a temp file + fsync + rename. Returns ``path``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_name(path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    fsync_dir(path.parent)
+    return path
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_json(path: str | Path, obj: Any, indent: int | None = 2) -> Path:
+    return atomic_write_text(path, json.dumps(obj, indent=indent) + "\n")
+
+
+@contextlib.contextmanager
+def atomic_dir(final: str | Path) -> Iterator[Path]:
+    """Yield a temp folder next to ``final``; on success rename it to ``final``.
+
+    On an exception the temp folder is removed and ``final`` is untouched. An existing
+    ``final`` is replaced only after the new one is complete.
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    try:
+        yield tmp
+        if final.exists():
+            old = final.with_name(f".{final.name}.old-{os.getpid()}")
+            os.replace(final, old)
+            os.replace(tmp, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, final)
+        fsync_dir(final.parent)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def open_text(path: str | Path, mode: str = "rt") -> io.TextIOBase:
+    """Open plain or ``.gz`` text files transparently."""
+    path = Path(path)
+    if path.suffix == ".gz":
+        return gzip.open(path, mode, encoding="utf-8")  # type: ignore[return-value]
+    return open(path, mode.replace("t", ""), encoding="utf-8")  # type: ignore[return-value]
+
+
+def read_jsonl(path: str | Path, skip_bad: bool = False) -> Iterator[dict[str, Any]]:
+    """Yield JSON objects from a ``.jsonl``/``.jsonl.gz`` file.
+
+    A malformed line raises :class:`ManifestError` naming ``file line N`` (or is skipped when
+    ``skip_bad``; a truncated final line from a killed writer is always skipped with no error).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ManifestError(f"{path}: file does not exist")
+    try:
+        with open_text(path) as f:
+            lines = f.read().split("\n")
+    except (OSError, EOFError, UnicodeDecodeError) as e:
+        raise ManifestError(f"{path}: cannot read ({e})") from e
+    last = len(lines) - 1
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            if i - 1 == last:  # no trailing newline: a write cut short by a kill
+                return
+            if skip_bad:
+                continue
+            raise ManifestError(f"{path} line {i}: not valid JSON ({e.msg})") from e
+        if not isinstance(obj, dict):
+            if skip_bad:
+                continue
+            raise ManifestError(f"{path} line {i}: expected a JSON object, got {type(obj).__name__}")
+        yield obj
+
+
+def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> Path:
+    """Write records atomically (gzipped when the name ends in ``.gz``)."""
+    path = Path(path)
+    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    data = text.encode("utf-8")
+    if path.suffix == ".gz":
+        data = gzip.compress(data, mtime=0)
+    return atomic_write_bytes(path, data)
+
+
+class JsonlAppender:
+    """Append records to a JSONL file, one flushed line each, for resumable jobs.
+
+    Each record is written as one ``write`` of a full line followed by flush (and fsync every
+    ``fsync_every`` records), so a kill leaves at most one partial last line, which
+    :func:`read_jsonl` ignores and :meth:`repair` removes.
+    """
+
+    def __init__(self, path: str | Path, fsync_every: int = 64):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.repair(self.path)
+        self._f = open(self.path, "a", encoding="utf-8")
+        self._n = 0
+        self.fsync_every = fsync_every
+
+    @staticmethod
+    def repair(path: Path) -> None:
+        """Cut a partial last line left by a killed writer."""
+        if not path.exists() or path.stat().st_size == 0:
+            return
+        with open(path, "rb+") as f:
+            data = f.read()
+            if data.endswith(b"\n"):
+                return
+            cut = data.rfind(b"\n") + 1
+            f.truncate(cut)
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._f.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self._f.flush()
+        self._n += 1
+        if self._n % self.fsync_every == 0:
+            os.fsync(self._f.fileno())
+
+    def close(self) -> None:
+        if not self._f.closed:
+            self._f.flush()
+            os.fsync(self._f.fileno())
+            self._f.close()
+
+    def __enter__(self) -> JsonlAppender:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class FailureLog:
+    """Collects per-input failures into ``failures.jsonl`` (id, path, stage, reason).
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> log = FailureLog(pathlib.Path(tempfile.mkdtemp()) / "failures.jsonl", stage="units")
+        >>> log.add("a/b", "a/b.wav", "empty audio file")
+        >>> log.count
+        1
+    """
+
+    def __init__(self, path: str | Path, stage: str, strict: bool = False):
+        self.path = Path(path)
+        self.stage = stage
+        self.strict = strict
+        self.count = 0
+        self._seen: set[str] = set()
+        if self.path.exists():
+            for r in read_jsonl(self.path, skip_bad=True):
+                self._seen.add(str(r.get("id")))
+
+    def add(self, record_id: str, path: str | Path | None, reason: str) -> None:
+        if self.strict:
+            raise ValueError(f"{path or record_id}: {reason}")
+        self.count += 1
+        if record_id in self._seen:
+            return
+        self._seen.add(record_id)
+        with JsonlAppender(self.path, fsync_every=1) as app:
+            app.write({"id": record_id, "path": str(path) if path else None,
+                       "stage": self.stage, "reason": reason})
+
+    def known(self) -> set[str]:
+        """Ids already recorded as failures (so a re-run does not retry them forever)."""
+        return set(self._seen)
