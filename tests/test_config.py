@@ -69,7 +69,9 @@ def test_dump_roundtrip(tmp_path):
 
 def test_config_frozen():
     cfg = Run()
-    with pytest.raises(Exception):
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
         cfg.steps = 3  # type: ignore[misc]
 
 

@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     registered = set()
-    for name, module_name in STAGES.items():
+    for module_name in STAGES.values():
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as e:
