@@ -1,0 +1,270 @@
+"""``slam pack-interleaved``: interleaved / speech-only / text-only token shards from
+word-aligned transcripts (a synth manifest) joined with units by ``id``.
+
+Each utterance becomes one document of one kind, drawn with the ``mix`` ratios from a random
+generator seeded by ``(seed, id)`` (stable across re-runs and input order):
+
+- ``interleaved``: alternating ``<text>``/``<speech>`` spans (:mod:`slamlm.data.interleave`),
+- ``speech``: ``<speech>`` + units, ``text``: ``<text>`` + text tokens.
+
+Documents are ``[bos] ... [eos]`` and go to the same shard format as ``slam pack``
+(:class:`slamlm.data.shards.ShardWriter`): ``tokens/{train,val}.bin`` + ``*_docs.npy`` +
+``index.json``, plus ``<split>_modality.npy`` (one code per document, names in
+``index.json["modalities"]``) so training and eval can report loss per kind of document.
+
+Example:
+    $ slam pack-interleaved run/units --manifest run/synth/words.jsonl --init run/init \\
+        --out run/tokens_il --mix interleaved=0.6,speech=0.2,text=0.2
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from slamlm.config import ConfigError, build_config, dump_config
+from slamlm.data.interleave import (
+    choose_spans,
+    interleave,
+    speech_only,
+    split_units,
+    text_only,
+    word_unit_spans,
+)
+from slamlm.io import FailureLog, atomic_dir, atomic_write_json, read_jsonl
+from slamlm.vocab import UnitVocab
+
+log = logging.getLogger(__name__)
+
+MODALITIES = ("speech", "text", "interleaved")  # code = position
+INDEX_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class InterleavePackConfig:
+    """Inputs and knobs of ``slam pack-interleaved``.
+
+    ``init``: an interleaved checkpoint folder (its ``config.json`` vocab and saved text
+    tokenizer are used); or ``tokenizer`` (a transformers tokenizer folder) + ``n_units``.
+    """
+
+    units: str = ""
+    manifest: str = ""
+    out: str = "tokens_interleaved"
+    init: str = ""
+    tokenizer: str = ""
+    n_units: int = 500
+    mix: str = "interleaved=0.6,speech=0.2,text=0.2"
+    mean_words: float = 10.0
+    p_speech: float = 0.3
+    frame_rate: float = 25.0
+    val_fraction: float = 0.02
+    context: int = 1024
+    seed: int = 0
+    strict: bool = False
+
+
+def parse_mix(mix: str) -> dict[str, float]:
+    """``"interleaved=0.6,speech=0.2,text=0.2"`` -> normalised ratios.
+
+    Example:
+        >>> parse_mix("interleaved=3,text=1")
+        {'speech': 0.0, 'text': 0.25, 'interleaved': 0.75}
+    """
+    out = dict.fromkeys(MODALITIES, 0.0)
+    for item in filter(None, (s.strip() for s in mix.split(","))):
+        key, _, val = item.partition("=")
+        if key not in out:
+            raise ConfigError(f"mix: unknown kind {key!r} (use {', '.join(MODALITIES)})")
+        try:
+            out[key] = float(val)
+        except ValueError as e:
+            raise ConfigError(f"mix: {item!r} is not kind=number") from e
+        if out[key] < 0:
+            raise ConfigError(f"mix: {key} ratio must be >= 0")
+    total = sum(out.values())
+    if total <= 0:
+        raise ConfigError(f"mix {mix!r}: ratios sum to 0")
+    return {k: v / total for k, v in out.items()}
+
+
+def _rng_for(seed: int, rec_id: str) -> np.random.Generator:
+    h = hashlib.sha256(f"{seed}:{rec_id}".encode()).digest()
+    return np.random.default_rng(int.from_bytes(h[:8], "little"))
+
+
+def _jsonl_files(path: Path) -> list[Path]:
+    if path.is_file():
+        return [path]
+    files = sorted(p for p in path.rglob("*") if p.name.endswith((".jsonl", ".jsonl.gz"))
+                   and p.name != "failures.jsonl")
+    if not files:
+        raise FileNotFoundError(f"{path}: no .jsonl / .jsonl.gz files found")
+    return files
+
+
+def load_units(folder: str | Path) -> dict[str, dict[str, Any]]:
+    """Units records by id from a units folder (or one file)."""
+    out: dict[str, dict[str, Any]] = {}
+    for f in _jsonl_files(Path(folder)):
+        for r in read_jsonl(f):
+            if "id" in r and "units" in r:
+                out[str(r["id"])] = r
+    return out
+
+
+def record_words(rec: dict[str, Any]) -> list[Any] | None:
+    """Word alignments of a manifest record: ``words`` or the peer's ``aligned_text``."""
+    words = rec.get("words", rec.get("aligned_text"))
+    return list(words) if isinstance(words, list) else None
+
+
+def make_document(
+    kind: str, words: list[Any], units: np.ndarray, durations: np.ndarray,
+    tokenize: Callable[[str], list[int]], vocab: UnitVocab, rng: np.random.Generator,
+    cfg: InterleavePackConfig,
+) -> list[int]:
+    """One ``[bos] ... [eos]`` document of ``kind`` (see :data:`MODALITIES`)."""
+    if kind == "speech":
+        body = speech_only(units, vocab)
+    elif kind == "text":
+        body = text_only([w[0] if not isinstance(w, dict) else w["word"] for w in words],
+                         tokenize, vocab)
+    else:
+        per_word = split_units(units, word_unit_spans(durations, words, cfg.frame_rate))
+        spans = choose_spans(len(words), rng, cfg.mean_words, cfg.p_speech)
+        body = interleave(words, per_word, spans, tokenize, vocab)
+    return [vocab.bos_id, *body, vocab.eos_id]
+
+
+def load_text_side(cfg: InterleavePackConfig) -> tuple[Callable[[str], list[int]], UnitVocab]:
+    """The text tokenizer and the interleaved vocabulary from ``init`` or ``tokenizer``."""
+    from transformers import AutoTokenizer
+
+    if cfg.init:
+        meta = json.loads((Path(cfg.init) / "config.json").read_text())
+        vocab = UnitVocab.from_dict(meta["vocab"])
+        tok = AutoTokenizer.from_pretrained(str(Path(cfg.init) / meta.get("text_tokenizer",
+                                                                            "text_tokenizer")))
+    elif cfg.tokenizer:
+        tok = AutoTokenizer.from_pretrained(cfg.tokenizer)
+        vocab = UnitVocab(n_units=cfg.n_units, n_text=len(tok))
+    else:
+        raise ConfigError("give --init (interleaved checkpoint) or --tokenizer (text LM folder)")
+    if not vocab.n_text:
+        raise ConfigError(f"{cfg.init}: not an interleaved checkpoint (vocab has no text tokens)")
+    return (lambda s: tok.encode(s, add_special_tokens=False)), vocab
+
+
+def _iter_docs(cfg: InterleavePackConfig, tokenize: Callable[[str], list[int]],
+               vocab: UnitVocab, failures: FailureLog
+               ) -> Iterator[tuple[str, str, list[int]]]:
+    """Yield (id, kind, tokens) for every manifest record that joins with units."""
+    units = load_units(cfg.units)
+    ratios = parse_mix(cfg.mix)
+    kinds, probs = list(ratios), np.array(list(ratios.values()))
+    for f in _jsonl_files(Path(cfg.manifest)):
+        for rec in read_jsonl(f):
+            rid = str(rec.get("id", ""))
+            words = record_words(rec)
+            if rid in failures.known():
+                continue
+            if not words:
+                failures.add(rid, f, "manifest record has no word alignments ('words')")
+                continue
+            if rid not in units:
+                failures.add(rid, f, f"no units with this id in {cfg.units} (run slam units)")
+                continue
+            u = units[rid]
+            rng = _rng_for(cfg.seed, rid)
+            kind = kinds[int(rng.choice(len(kinds), p=probs))]
+            dur = u.get("durations") or [1] * len(u["units"])
+            try:
+                doc = make_document(kind, words, np.asarray(u["units"]), np.asarray(dur),
+                                    tokenize, vocab, rng, cfg)
+            except ValueError as e:
+                failures.add(rid, f, str(e))
+                continue
+            yield rid, kind, doc
+
+
+def _pieces(doc: list[int], context: int) -> list[np.ndarray]:
+    """Cut a document longer than ``context`` into consecutive pieces (each its own doc)."""
+    arr = np.asarray(doc, dtype=np.int64)
+    return [arr[i:i + context] for i in range(0, arr.size, context)]
+
+
+def run_pack_interleaved(cfg: InterleavePackConfig) -> Path:
+    """Write interleaved token shards to ``cfg.out``; returns that folder (skips if done)."""
+    from slamlm.data.shards import FORMAT_VERSION, ShardWriter
+
+    out = Path(cfg.out)
+    if (out / "index.json").is_file():
+        log.info("%s already packed; delete it to re-pack", out)
+        return out
+    if not cfg.units or not cfg.manifest:
+        raise ConfigError("need both a units folder and a --manifest with word alignments")
+    tokenize, vocab = load_text_side(cfg)
+    failures = FailureLog(out.parent / f"{out.name}.failures.jsonl", "pack-interleaved",
+                          cfg.strict)
+    with atomic_dir(out) as tmp:
+        writers = {s: ShardWriter(tmp, s) for s in ("train", "val")}
+        mods: dict[str, list[int]] = {"train": [], "val": []}
+        counts = {k: {"docs": 0, "tokens": 0} for k in MODALITIES}
+        for rid, kind, doc in _iter_docs(cfg, tokenize, vocab, failures):
+            h = int(hashlib.sha256(f"split:{rid}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+            split = "val" if h < cfg.val_fraction else "train"
+            for piece in _pieces(doc, cfg.context):
+                writers[split].add(piece)
+                mods[split].append(MODALITIES.index(kind))
+            counts[kind]["docs"] += 1
+            counts[kind]["tokens"] += len(doc)
+        splits = {}
+        for s, w in writers.items():
+            splits[s] = w.finish()
+            np.save(tmp / f"{s}_modality.npy", np.asarray(mods[s], dtype=np.int8))
+            splits[s]["modality"] = f"{s}_modality.npy"
+        assert INDEX_FORMAT == FORMAT_VERSION
+        index = {"format": FORMAT_VERSION, "dtype": "uint16", "vocab": vocab.to_dict(),
+                 "context": cfg.context, "interleaved": True, "modalities": list(MODALITIES),
+                 "mix": parse_mix(cfg.mix), "counts": counts, "splits": splits}
+        atomic_write_json(tmp / "index.json", index)
+        dump_config(cfg, tmp / "config.yaml")
+    log.info("packed %s: %s (%d failures)", out, counts, failures.count)
+    return out
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("pack-interleaved", help="speech-text interleaved token shards",
+                              description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    from slamlm.cli import add_common_config_args
+
+    p.add_argument("units", help="units folder (slam units output)")
+    p.add_argument("--manifest", required=True, help="JSONL with id + words [[w, start, end]]")
+    p.add_argument("--out", required=True, help="output tokens folder")
+    p.add_argument("--init", default="", help="interleaved checkpoint (vocab + tokenizer)")
+    p.add_argument("--tokenizer", default="", help="text LM tokenizer folder (instead of --init)")
+    p.add_argument("--mix", default=None, help="e.g. interleaved=0.6,speech=0.2,text=0.2")
+    p.add_argument("--strict", action="store_true", help="stop at the first bad record")
+    add_common_config_args(p)
+    p.set_defaults(func=_cli)
+
+
+def _cli(args: argparse.Namespace) -> int:
+    base: dict[str, Any] = {"units": args.units, "manifest": args.manifest, "out": args.out,
+                            "strict": args.strict}
+    for key in ("init", "tokenizer", "mix"):
+        if getattr(args, key):
+            base[key] = getattr(args, key)
+    cfg = build_config(InterleavePackConfig, base=base, overrides=args.overrides,
+                       config_file=args.config)
+    run_pack_interleaved(cfg)
+    return 0

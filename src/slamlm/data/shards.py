@@ -1,0 +1,139 @@
+"""Token shards: a flat uint16 memmap per split plus ``index.json`` describing it.
+
+Layout of a ``tokens/`` folder written by ``slam pack``::
+
+    tokens/index.json          {"format": 1, "dtype": "uint16", "vocab": {...},
+                                "units_hash": "...", "context": 1024,
+                                "splits": {"train": {"file": "train.bin", "n_tokens": N,
+                                                     "n_docs": D, "docs": "train_docs.npy"}}}
+    tokens/train.bin           flat token stream (uint16)
+    tokens/train_docs.npy      (D, 2) int64: offset and length of each document
+
+A shard whose size disagrees with its index is refused (never silently trained on).
+
+Example:
+    >>> # shard = TokenShard.open("run/tokens", "train")
+    >>> # shard.tokens[:10], shard.doc_offsets[:3]
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from slamlm.vocab import UnitVocab
+
+FORMAT_VERSION = 1
+DTYPE = np.uint16
+
+
+class ShardError(ValueError):
+    """A token shard is missing, truncated or inconsistent with its index."""
+
+
+def read_index(folder: str | Path) -> dict[str, Any]:
+    """Load ``folder/index.json`` with a clear error when it is missing or unreadable."""
+    path = Path(folder) / "index.json"
+    if not path.is_file():
+        raise ShardError(f"{path} does not exist: run `slam pack UNITS_DIR --out {folder}` first")
+    try:
+        index = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ShardError(f"{path}: unreadable index ({e}): re-run slam pack") from e
+    if index.get("format") != FORMAT_VERSION:
+        raise ShardError(f"{path}: format {index.get('format')!r} != {FORMAT_VERSION}: re-run slam pack")
+    return index
+
+
+@dataclass
+class TokenShard:
+    """One split of a packed token folder: memmapped tokens + document offsets/lengths."""
+
+    folder: Path
+    split: str
+    tokens: np.ndarray  # (N,) uint16 memmap
+    doc_offsets: np.ndarray  # (D,) int64, ascending
+    doc_lengths: np.ndarray  # (D,) int64
+    vocab: UnitVocab
+    index: dict[str, Any]
+
+    @classmethod
+    def open(cls, folder: str | Path, split: str = "train") -> TokenShard:
+        """Open and validate ``folder/<split>.bin`` against ``index.json``."""
+        folder = Path(folder)
+        index = read_index(folder)
+        if split not in index["splits"]:
+            raise ShardError(f"{folder}/index.json has no split {split!r} (has {sorted(index['splits'])})")
+        meta = index["splits"][split]
+        bin_path = folder / meta["file"]
+        if not bin_path.is_file():
+            raise ShardError(f"{bin_path} is missing: re-run slam pack")
+        itemsize = np.dtype(index["dtype"]).itemsize
+        n_file = bin_path.stat().st_size // itemsize
+        if n_file != meta["n_tokens"] or bin_path.stat().st_size % itemsize:
+            raise ShardError(
+                f"{folder.name}/{meta['file']} has {n_file} tokens but index.json says "
+                f"{meta['n_tokens']}: re-run slam pack"
+            )
+        docs = np.load(folder / meta["docs"])
+        if docs.shape != (meta["n_docs"], 2) or (len(docs) and docs[-1].sum() != n_file):
+            raise ShardError(f"{folder / meta['docs']} disagrees with index.json: re-run slam pack")
+        tokens = (np.memmap(bin_path, dtype=index["dtype"], mode="r") if n_file
+                  else np.zeros(0, dtype=index["dtype"]))
+        return cls(folder, split, tokens, docs[:, 0].copy(), docs[:, 1].copy(),
+                   UnitVocab.from_dict(index["vocab"]), index)
+
+    @property
+    def n_tokens(self) -> int:
+        return int(self.tokens.shape[0])
+
+    @property
+    def n_docs(self) -> int:
+        return int(self.doc_offsets.shape[0])
+
+    def doc(self, i: int) -> np.ndarray:
+        """Tokens of document ``i`` (int64 copy)."""
+        o, n = int(self.doc_offsets[i]), int(self.doc_lengths[i])
+        return np.asarray(self.tokens[o:o + n], dtype=np.int64)
+
+
+class ShardWriter:
+    """Append documents to ``<split>.bin`` in a folder; :meth:`finish` returns its index entry."""
+
+    def __init__(self, folder: Path, split: str):
+        self.folder, self.split = Path(folder), split
+        self.path = self.folder / f"{split}.bin"
+        self._f = open(self.path, "wb")
+        self.n_tokens = 0
+        self.docs: list[tuple[int, int]] = []
+
+    def add(self, tokens: np.ndarray) -> None:
+        """Write one document (already ``[bos] ... [eos]`` or a piece of one)."""
+        if tokens.size and int(tokens.max()) > np.iinfo(DTYPE).max:
+            raise ShardError(f"token id {int(tokens.max())} does not fit uint16")
+        self._f.write(np.asarray(tokens, dtype=DTYPE).tobytes())
+        self.docs.append((self.n_tokens, int(tokens.size)))
+        self.n_tokens += int(tokens.size)
+
+    def finish(self) -> dict[str, Any]:
+        self._f.close()
+        docs = np.asarray(self.docs, dtype=np.int64).reshape(-1, 2)
+        np.save(self.folder / f"{self.split}_docs.npy", docs)
+        return {"file": self.path.name, "n_tokens": self.n_tokens, "n_docs": len(docs),
+                "docs": f"{self.split}_docs.npy"}
+
+    def drop_doc(self, i: int) -> np.ndarray:
+        """Remove document ``i`` (rewrites the file; used only for tiny datasets). Returns it."""
+        self._f.close()
+        data = np.fromfile(self.path, dtype=DTYPE)
+        o, n = self.docs[i]
+        removed = data[o:o + n].astype(np.int64)
+        np.concatenate([data[:o], data[o + n:]]).tofile(self.path)
+        self.docs = [(off - n if off > o else off, ln) for j, (off, ln) in enumerate(self.docs) if j != i]
+        self.n_tokens -= n
+        self._f = open(self.path, "ab")
+        return removed
