@@ -1,0 +1,199 @@
+"""``slam eval``: score benchmark pairs with a SpeechLM checkpoint and write results.
+
+Outputs (all written atomically) in ``out/``: ``<bench>_pairs.jsonl`` (one scored pair a
+line), ``results.json`` (per bench: accuracy of the mean (primary) and summed variants, pair
+counts, chance, breakdowns), ``config.yaml``, ``failures.jsonl`` (files that could not be
+encoded; their pairs are left out) and the unit cache ``cache/``.
+
+Example:
+    >>> cfg = EvalConfig(checkpoint=Path("run/ckpt/step_00017625"),
+    ...                  benches={"sblimp": "zr2021/syntactic"}, out=Path("run/eval"))
+    >>> run_eval(cfg)                                               # doctest: +SKIP
+    PosixPath('run/eval/results.json')
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from slamlm.eval.pairs import Pair
+from slamlm.eval.score import PRIMARY, score_pairs, sequence_logprob, summarize
+from slamlm.eval.unitcache import dedup_units
+from slamlm.vocab import UnitVocab
+
+log = logging.getLogger(__name__)
+
+UnitsFor = Callable[[list[str]], dict[str, "np.ndarray | None"]]
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """What to score and how. ``benches`` maps a name (sblimp, swuggy, ssc...) to a path."""
+
+    checkpoint: Path = Path("")
+    benches: dict[str, str] = field(default_factory=dict)
+    out: Path = Path("eval")
+    max_tokens: int = 16384  # padded tokens per forward
+    row_len: int = 0  # packed row length; 0 = min(max_tokens, 2048)
+    device: str = "auto"  # auto | cpu | cuda | cuda:1 ...
+    cache: Path | None = None  # unit cache folder; None = <out>/cache
+    subset: str = "dev"  # ZR2021 subset when given the task folder
+    encode_batch: int = 32
+    strict: bool = False
+
+
+def _side_key(side: str | list[int]) -> str | tuple[int, ...]:
+    return side if isinstance(side, str) else tuple(side)
+
+
+def pair_sequences(
+    pairs: list[Pair], vocab: UnitVocab, units: dict[str, np.ndarray | None], bench: str
+) -> tuple[list[np.ndarray], list[tuple[Pair, int, int]], list[Pair]]:
+    """Token sequences ``[bos] + units + [eos]`` (one per distinct side) and pair -> indices.
+
+    Returns (sequences, [(pair, pos index, neg index)], pairs skipped for a failed file).
+    """
+    index: dict[Any, int] = {}
+    seqs: list[np.ndarray] = []
+    scored, skipped = [], []
+    for p in pairs:
+        idx = []
+        for side, name in ((p.positive, "positive"), (p.negative, "negative")):
+            key = _side_key(side)
+            if key not in index:
+                u = units.get(side) if isinstance(side, str) else dedup_units(side)
+                if u is None:
+                    break
+                toks = vocab.encode_units(u, where=f"{bench} pair {p.id} {name}")
+                index[key] = len(seqs)
+                seqs.append(np.concatenate([[vocab.bos_id], toks, [vocab.eos_id]]).astype(np.int64))
+            idx.append(index[key])
+        if len(idx) == 2:
+            scored.append((p, idx[0], idx[1]))
+        else:
+            skipped.append(p)
+    return seqs, scored, skipped
+
+
+def score_benchmark(
+    model, vocab: UnitVocab, pairs: list[Pair], units_for: UnitsFor | None, bench: str = "bench",
+    max_tokens: int = 16384, row_len: int | None = None,
+) -> tuple[list[dict[str, Any]], list[Pair]]:
+    """Per-pair records (log-probs sum/mean, scores) and the pairs skipped for failed files."""
+    from slamlm.eval.likelihood import token_logprobs
+
+    paths = [s for p in pairs for s in (p.positive, p.negative) if isinstance(s, str)]
+    if paths and units_for is None:
+        raise ValueError(f"{bench}: has audio files but no unit extractor was given")
+    units = units_for(paths) if paths else {}
+    seqs, scored, skipped = pair_sequences(pairs, vocab, units, bench)
+    lps = token_logprobs(model, seqs, max_tokens=max_tokens, row_len=row_len or None,
+                         pad_id=vocab.pad_id, progress=len(seqs) > 2000)
+    stats = {v: np.array([sequence_logprob(lp, v) for lp in lps]) for v in ("sum", "mean")}
+    pos_i = np.array([i for _, i, _ in scored], dtype=np.int64)
+    neg_i = np.array([j for _, _, j in scored], dtype=np.int64)
+    scores = {v: score_pairs(stats[v][pos_i], stats[v][neg_i]) for v in ("sum", "mean")}
+    records = []
+    for n, (p, i, j) in enumerate(scored):
+        records.append({
+            "id": p.id, "key": p.key, "group": p.group,
+            "positive": p.positive if isinstance(p.positive, str) else "<units>",
+            "negative": p.negative if isinstance(p.negative, str) else "<units>",
+            "n_tokens_pos": len(seqs[i]), "n_tokens_neg": len(seqs[j]),
+            "logp_pos_sum": stats["sum"][i], "logp_neg_sum": stats["sum"][j],
+            "logp_pos_mean": stats["mean"][i], "logp_neg_mean": stats["mean"][j],
+            "score_sum": scores["sum"][n], "score_mean": scores["mean"][n],
+        })
+    return [{k: (float(v) if isinstance(v, np.floating) else v) for k, v in r.items()}
+            for r in records], skipped
+
+
+def _device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+def _units_for_factory(meta: dict[str, Any], cfg: EvalConfig, device: str, failures) -> UnitsFor:
+    """A function paths -> units using the checkpoint's extractor (built on first use) + cache."""
+    from slamlm.eval.unitcache import UnitCache, encode_cached
+
+    state: dict[str, Any] = {}
+
+    def units_for(paths: list[str]) -> dict[str, np.ndarray | None]:
+        if "ex" not in state:
+            identity = meta.get("units")
+            if not identity:
+                raise ValueError(f"{cfg.checkpoint}/config.json has no 'units' extractor identity; "
+                                 f"score unit lists (pairs.jsonl) or re-save the checkpoint")
+            from slamlm.units import UnitExtractor
+
+            state["ex"] = UnitExtractor.from_identity(identity, device=device)
+            state["cache"] = UnitCache(cfg.cache or cfg.out / "cache", identity)
+        return encode_cached(state["ex"], paths, state["cache"], cfg.encode_batch, failures,
+                             progress=len(paths) > 200)
+
+    return units_for
+
+
+def run_eval(cfg: EvalConfig) -> Path:
+    """Score every bench in ``cfg.benches``; returns the path of ``results.json``."""
+    import torch
+
+    from slamlm.config import dump_config
+    from slamlm.eval.readers import read_benchmark
+    from slamlm.io import FailureLog, atomic_write_json, write_jsonl
+    from slamlm.model import load_checkpoint
+
+    if not cfg.benches:
+        raise ValueError("no benchmark given: add --bench NAME=PATH (e.g. sblimp=zr2021/syntactic)")
+    benches = {name: read_benchmark(path, name, cfg.subset) for name, path in cfg.benches.items()}
+    device = _device(cfg.device)
+    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+    model, meta = load_checkpoint(cfg.checkpoint, device=device, dtype=dtype)
+    vocab = UnitVocab.from_dict(meta["vocab"])
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    dump_config(cfg, cfg.out / "config.yaml")
+    failures = FailureLog(cfg.out / "failures.jsonl", stage="eval", strict=cfg.strict)
+    units_for = _units_for_factory(meta, cfg, device, failures)
+    results: dict[str, Any] = {"checkpoint": str(cfg.checkpoint), "primary": PRIMARY,
+                               "device": device, "benchmarks": {}}
+    for name, bench in benches.items():
+        t0 = time.perf_counter()
+        records, skipped = score_benchmark(model, vocab, bench.pairs, units_for, name,
+                                           cfg.max_tokens, cfg.row_len)
+        write_jsonl(cfg.out / f"{name}_pairs.jsonl", records)
+        summary = summarize(records, bench.breakdown)
+        summary.update(kind=bench.kind, path=str(bench.root), n_skipped=len(skipped),
+                       seconds=round(time.perf_counter() - t0, 3))
+        results["benchmarks"][name] = summary
+        log.info("%s: %d pairs, accuracy %.4f (mean) / %.4f (sum)", name, summary["n_pairs"],
+                 summary["accuracy_mean"], summary["accuracy_sum"])
+    if failures.count:
+        log.warning("%d files could not be encoded: see %s", failures.count, failures.path)
+    return atomic_write_json(cfg.out / "results.json", results)
+
+
+def format_table(results: dict[str, Any]) -> str:
+    """A plain-text table of ``results.json`` (one row per bench)."""
+    head = f"{'bench':<12} {'kind':<18} {'pairs':>7} {'acc(mean)':>10} {'acc(sum)':>9} {'chance':>7}"
+    lines = [head, "-" * len(head)]
+    for name, d in results.get("benchmarks", {}).items():
+        lines.append(f"{name:<12} {d['kind']:<18} {d['n_pairs']:>7} {100 * d['accuracy_mean']:>9.2f}%"
+                     f" {100 * d['accuracy_sum']:>8.2f}% {100 * d['chance']:>6.1f}%")
+        for field_name, groups in d.get("breakdown", {}).items():
+            for g, s in groups.items():
+                lines.append(f"  {field_name}={g:<20.20} {'':<5} {s['n_pairs']:>7} "
+                             f"{100 * s['accuracy_mean']:>9.2f}% {100 * s['accuracy_sum']:>8.2f}%")
+    lines.append(f"primary metric: accuracy({results.get('primary', PRIMARY)}), "
+                 f"length-normalised log-prob")
+    return "\n".join(lines)

@@ -1,0 +1,134 @@
+"""Audio -> deduplicated units, cached on disk so a second eval of the same files encodes nothing.
+
+The cache is one JSONL file per extractor (``units-<hash>.jsonl`` where the hash covers the
+extractor identity minus its local k-means path), one record per file keyed by (resolved path,
+mtime, size): an edited or replaced file is re-encoded. Records are appended as they are made,
+so an interrupted eval keeps what it encoded.
+
+Example:
+    >>> cache = UnitCache("run/eval/cache", extractor.identity())        # doctest: +SKIP
+    >>> units = encode_cached(extractor, ["a.wav", "b.wav"], cache)      # doctest: +SKIP
+    >>> cache.hits, cache.misses                                         # doctest: +SKIP
+    (0, 2)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from slamlm.io import FailureLog, JsonlAppender, read_jsonl
+
+log = logging.getLogger(__name__)
+
+
+def dedup_units(units: Any) -> np.ndarray:
+    """Remove consecutive duplicates: ``[5, 5, 3, 3, 5] -> [5, 3, 5]``.
+
+    Example:
+        >>> dedup_units([5, 5, 3, 3, 5]).tolist()
+        [5, 3, 5]
+    """
+    arr = np.asarray(units, dtype=np.int64).reshape(-1)
+    if arr.size == 0:
+        return arr
+    return arr[np.concatenate([[True], arr[1:] != arr[:-1]])]
+
+
+def extractor_hash(identity: dict[str, Any]) -> str:
+    """Stable short hash of an extractor identity (the local ``kmeans_path`` is left out)."""
+    d = {k: v for k, v in identity.items() if k != "kmeans_path"}
+    return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def file_stamp(path: str | Path) -> tuple[str, int, int]:
+    """(resolved path, mtime in ns, size in bytes) of a file."""
+    p = Path(path).resolve()
+    st = os.stat(p)
+    return str(p), st.st_mtime_ns, st.st_size
+
+
+class UnitCache:
+    """Deduplicated units of audio files for one extractor, persisted as JSONL."""
+
+    def __init__(self, folder: str | Path, identity: dict[str, Any]):
+        self.path = Path(folder) / f"units-{extractor_hash(identity)}.jsonl"
+        self._units: dict[tuple[str, int, int], list[int]] = {}
+        self.hits = self.misses = 0
+        if self.path.exists():
+            for r in read_jsonl(self.path, skip_bad=True):
+                self._units[(r["path"], int(r["mtime_ns"]), int(r["size"]))] = r["units"]
+        self._app: JsonlAppender | None = None
+
+    def get(self, path: str | Path) -> np.ndarray | None:
+        units = self._units.get(file_stamp(path))
+        if units is None:
+            return None
+        return np.asarray(units, dtype=np.int64)
+
+    def put(self, path: str | Path, units: np.ndarray) -> None:
+        key = file_stamp(path)
+        self._units[key] = [int(u) for u in units]
+        if self._app is None:
+            self._app = JsonlAppender(self.path, fsync_every=256)
+        self._app.write({"path": key[0], "mtime_ns": key[1], "size": key[2],
+                         "units": self._units[key]})
+
+    def close(self) -> None:
+        if self._app is not None:
+            self._app.close()
+            self._app = None
+
+
+def _encode_chunk(extractor, paths: list[str], failures: FailureLog | None) -> list[np.ndarray | None]:
+    """Encode a chunk; on an error retry file by file so one bad file only loses itself."""
+    try:
+        return list(extractor.encode_paths(paths))
+    except Exception as e:  # noqa: BLE001 - find the culprit below
+        if len(paths) == 1:
+            if failures is None:
+                raise
+            failures.add(paths[0], paths[0], f"cannot encode: {e}")
+            return [None]
+    return [u for p in paths for u in _encode_chunk(extractor, [p], failures)]
+
+
+def encode_cached(
+    extractor, paths: Sequence[str], cache: UnitCache, batch_size: int = 32,
+    failures: FailureLog | None = None, progress: bool = False,
+) -> dict[str, np.ndarray | None]:
+    """Deduplicated units for each distinct path (None where encoding failed), via the cache."""
+    out: dict[str, np.ndarray | None] = {}
+    todo = []
+    for p in dict.fromkeys(paths):
+        units = cache.get(p)
+        if units is None:
+            todo.append(p)
+        else:
+            out[p] = units
+    cache.hits += len(out)
+    cache.misses += len(todo)
+    chunks = range(0, len(todo), batch_size)
+    if progress and todo:
+        from tqdm import tqdm
+
+        chunks = tqdm(chunks, desc="encoding", unit="batch")
+    try:
+        for s in chunks:
+            chunk = todo[s:s + batch_size]
+            for p, units in zip(chunk, _encode_chunk(extractor, chunk, failures)):
+                if units is not None:
+                    units = dedup_units(units)
+                    cache.put(p, units)
+                out[p] = units
+    finally:
+        cache.close()
+    log.info("units: %d from cache, %d encoded", len(paths) - len(todo), len(todo))
+    return out
