@@ -1,0 +1,17 @@
+"""SpeechLM: native Llama/Qwen2-family decoder, HF import/export, TWIST init, checkpoints.
+
+Example:
+    >>> from slamlm.model import SpeechLM, named_shape
+    >>> m = SpeechLM(named_shape("tiny"))
+    >>> m.config.vocab_size
+    503
+"""
+
+from slamlm.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from slamlm.model.config import SpeechLMConfig, named_shape
+from slamlm.model.transformer import KVCache, SpeechLM
+
+__all__ = [
+    "SpeechLMConfig", "SpeechLM", "KVCache", "named_shape", "save_checkpoint",
+    "load_checkpoint", "CheckpointError",
+]
