@@ -1,0 +1,1 @@
+"""Synthetic speech: stories, TTS (espeak-ng), corpora, benchmarks, preference triplets."""

@@ -1,0 +1,174 @@
+"""espeak-ng through ctypes, from the ``espeakng-loader`` wheel (no system install needed).
+
+The C library keeps global state (one engine per process), and it carries synthesis state
+from one utterance to the next (glottal phase, pitch flutter index), so the same text gives
+slightly different samples depending on what was spoken before. For byte-identical audio we
+fork a child from a process whose engine has been initialised but has never spoken: each
+utterance then starts from the same state (``isolate=True``, the default; ~2x slower per
+utterance, still far above real time). Use worker processes for parallelism.
+
+Example:
+    >>> eng = EspeakEngine.get()
+    >>> pcm, sr, events = eng.synth("Hello there.", "en-us", rate=175, pitch=50)
+    >>> sr, pcm.dtype, [e.kind for e in events][:2]
+    (22050, dtype('int16'), ['sentence', 'word'])
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import pickle
+import struct
+from dataclasses import dataclass
+
+import numpy as np
+
+# speak_lib.h constants
+_AUDIO_OUTPUT_SYNCHRONOUS = 2
+_INIT_DONT_EXIT = 0x8000
+_POS_CHARACTER = 1
+_CHARS_UTF8 = 1
+_RATE, _VOLUME, _PITCH, _RANGE = 1, 2, 3, 4
+_EVENT_NAMES = {1: "word", 2: "sentence", 5: "end", 6: "msg_end"}
+
+
+class _Event(ctypes.Structure):
+    _fields_ = [
+        ("type", ctypes.c_int),
+        ("unique_identifier", ctypes.c_uint),
+        ("text_position", ctypes.c_int),
+        ("length", ctypes.c_int),
+        ("audio_position", ctypes.c_int),
+        ("sample", ctypes.c_int),
+        ("user_data", ctypes.c_void_p),
+        ("id", ctypes.c_char * 8),
+    ]
+
+
+_Callback = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.POINTER(_Event)
+)
+
+
+@dataclass(frozen=True)
+class SynthEvent:
+    """A marker from the engine: ``kind`` word/sentence/end, ``pos`` 0-based char offset,
+    ``length`` chars, ``sample`` index in the engine's output."""
+
+    kind: str
+    pos: int
+    length: int
+    sample: int
+
+
+class EspeakError(RuntimeError):
+    pass
+
+
+class EspeakEngine:
+    """The process-wide espeak-ng engine (synchronous mode, samples collected by callback)."""
+
+    _instance: EspeakEngine | None = None
+
+    def __init__(self) -> None:
+        try:
+            import espeakng_loader
+        except ImportError as e:  # pragma: no cover - depends on the install
+            raise EspeakError(
+                "espeak-ng is not available: pip install 'slamlm[synth]' (espeakng-loader)"
+            ) from e
+        self.lib = ctypes.CDLL(espeakng_loader.get_library_path())
+        self.lib.espeak_Initialize.restype = ctypes.c_int
+        data = espeakng_loader.get_data_path().encode()
+        self.sample_rate = self.lib.espeak_Initialize(
+            _AUDIO_OUTPUT_SYNCHRONOUS, 0, data, _INIT_DONT_EXIT
+        )
+        if self.sample_rate <= 0:
+            raise EspeakError(f"espeak_Initialize failed with data path {data.decode()}")
+        self._chunks: list[np.ndarray] = []
+        self._events: list[SynthEvent] = []
+        self._cb = _Callback(self._on_audio)  # keep a reference: C holds the pointer
+        self.lib.espeak_SetSynthCallback(self._cb)
+
+    @classmethod
+    def get(cls) -> EspeakEngine:
+        """The one engine of this process (created on first use)."""
+        if cls._instance is None:
+            cls._instance = cls()
+        return cls._instance
+
+    def _on_audio(self, wav, n, events) -> int:  # noqa: ANN001 - ctypes signature
+        if n > 0:
+            self._chunks.append(np.ctypeslib.as_array(wav, (n,)).copy())
+        i = 0
+        while events[i].type != 0:
+            e = events[i]
+            if e.type in _EVENT_NAMES:
+                self._events.append(
+                    SynthEvent(_EVENT_NAMES[e.type], e.text_position - 1, e.length, e.sample)
+                )
+            i += 1
+        return 0
+
+    def _synth_here(self, text: str, voice: str, rate: int, pitch: int, seed: int):
+        if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
+            raise EspeakError(f"espeak-ng has no voice {voice!r} (try en-us, en-gb, en-us+f3)")
+        self.lib.espeak_SetParameter(_RATE, int(rate), 0)
+        self.lib.espeak_SetParameter(_PITCH, int(pitch), 0)
+        self.lib.espeak_ng_SetRandSeed(ctypes.c_long(seed))
+        self._chunks, self._events = [], []
+        data = text.encode("utf-8")
+        err = self.lib.espeak_Synth(
+            ctypes.c_char_p(data), len(data) + 1, 0, _POS_CHARACTER, 0, _CHARS_UTF8, None, None
+        )
+        if err != 0:
+            raise EspeakError(f"espeak_Synth failed (code {err}) for text {text[:60]!r}")
+        self.lib.espeak_Synchronize()
+        pcm = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
+        return pcm.astype(np.int16, copy=False), list(self._events)
+
+    def synth(
+        self, text: str, voice: str = "en-us", rate: int = 175, pitch: int = 50,
+        seed: int = 0, isolate: bool = True,
+    ) -> tuple[np.ndarray, int, list[SynthEvent]]:
+        """Speak ``text``; returns (int16 samples, sample rate, events)."""
+        if not isolate or not hasattr(os, "fork"):
+            pcm, events = self._synth_here(text, voice, rate, pitch, seed)
+            return pcm, self.sample_rate, events
+        return self._synth_forked(text, voice, rate, pitch, seed)
+
+    def _synth_forked(self, text: str, voice: str, rate: int, pitch: int, seed: int):
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child: speak from the pristine state, send result, exit at once
+            os.close(r)
+            try:
+                pcm, events = self._synth_here(text, voice, rate, pitch, seed)
+                payload = pickle.dumps((pcm.tobytes(), events, None))
+            except BaseException as e:  # noqa: BLE001 - report any failure to the parent
+                payload = pickle.dumps((b"", [], f"{type(e).__name__}: {e}"))
+            with os.fdopen(w, "wb") as f:
+                f.write(struct.pack("<Q", len(payload)) + payload)
+            os._exit(0)
+        os.close(w)
+        with os.fdopen(r, "rb") as f:
+            data = f.read()
+        os.waitpid(pid, 0)
+        if len(data) < 8:
+            raise EspeakError(f"espeak-ng child process died while speaking {text[:60]!r}")
+        raw, events, err = pickle.loads(data[8:])
+        if err:
+            raise EspeakError(err)
+        return np.frombuffer(raw, np.int16).copy(), self.sample_rate, events
+
+
+def list_voices(prefix: str = "en") -> list[str]:
+    """Language voice names in the bundled data whose name starts with ``prefix``."""
+    import espeakng_loader
+
+    root = os.path.join(espeakng_loader.get_data_path(), "lang")
+    out = []
+    for _dirpath, _, files in os.walk(root):
+        out += [f for f in files if f.startswith(prefix)]
+    return sorted(out)

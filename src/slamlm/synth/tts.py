@@ -1,0 +1,227 @@
+"""TTS backends: ``synthesize(text, voice) -> (wav float32, sr, words)``, words timed.
+
+``words`` is ``[[word, start_s, end_s], ...]``: exactly one entry per word of the text (see
+:func:`text_words`), in order, non-overlapping, inside the audio. The espeak-ng backend times
+words from the engine's WORD events (start = event sample; end = next word start, the end of
+the clause, trimmed of trailing silence) and repairs words the engine merged (no event: the
+span is split in proportion to letters) or split (several events: the first one counts). The
+flite backend has no word events: its timings are estimated in proportion to letters.
+
+Example:
+    >>> tts = get_backend("espeak")
+    >>> wav, sr, words = tts.synthesize("The cat sat.", Voice("en-us"))
+    >>> sr, [w[0] for w in words]
+    (16000, ['The', 'cat', 'sat'])
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import subprocess
+import tempfile
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from slamlm.audio import TARGET_SR, resample
+
+log = logging.getLogger(__name__)
+
+_WORD_RE = re.compile(r"[A-Za-z0-9]+(?:['\-][A-Za-z0-9]+)*")
+MIN_WORD_S = 0.01
+
+# espeak-ng voices used by default (language + variant); gender for SALMon-like pairs
+VOICE_GENDER = {
+    "en-us": "m", "en": "m", "en-us+m3": "m", "en-GB-x-rp+m7": "m",
+    "en-us+f3": "f", "en+f2": "f", "en-us+f4": "f",
+}
+DEFAULT_VOICES = ("en-us", "en-us+f3", "en", "en+f2", "en-us+m3")  # "en" is British
+
+
+@dataclass(frozen=True)
+class Voice:
+    """A voice name plus speaking rate (words/min) and pitch (0-100)."""
+
+    name: str
+    rate: int = 175
+    pitch: int = 50
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "rate": self.rate, "pitch": self.pitch}
+
+
+Words = list[list]
+
+
+class TTSBackend(Protocol):
+    name: str
+
+    def synthesize(self, text: str, voice: Voice) -> tuple[np.ndarray, int, Words]:
+        """Speak ``text``: (mono float32 wav at 16 kHz, 16000, word timings)."""
+        ...
+
+
+def normalize_text(text: str) -> str:
+    """ASCII-fold and collapse white space (char offsets then match the engine's)."""
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return " ".join(text.split())
+
+
+def text_words(text: str) -> list[tuple[str, int, int]]:
+    """Words of ``text`` as (word, start_char, end_char); apostrophes/hyphens stay inside."""
+    return [(m.group(), m.start(), m.end()) for m in _WORD_RE.finditer(text)]
+
+
+def _voiced_mask(wav: np.ndarray, sr: int, thresh: float = 0.01) -> np.ndarray:
+    """Per-sample "not silence" mask from 5 ms frame peaks."""
+    hop = max(1, sr // 200)
+    n = int(np.ceil(len(wav) / hop))
+    padded = np.zeros(n * hop, np.float32)
+    padded[: len(wav)] = np.abs(wav)
+    frames = padded.reshape(n, hop).max(axis=1) > thresh
+    return np.repeat(frames, hop)[: len(wav)]
+
+
+def _fill_starts(starts: list[int | None], words, first: int, last: int) -> list[int]:
+    """Give words without an event a start, splitting the gap in proportion to letters."""
+    out = list(starts)
+    if out and out[0] is None:
+        out[0] = first
+    i = 0
+    while i < len(out):
+        if out[i] is not None:
+            i += 1
+            continue
+        a = i - 1  # last anchored word
+        b = i
+        while b < len(out) and out[b] is None:
+            b += 1
+        end = out[b] if b < len(out) else last
+        lens = [len(words[k][0]) for k in range(a, b)]
+        total = sum(lens) or 1
+        pos = float(out[a])
+        span = max(0, end - out[a])
+        for k, n in zip(range(a, b), lens):
+            out[k] = int(round(pos))
+            pos += span * n / total
+        i = b
+    return [int(s) for s in out]  # type: ignore[arg-type]
+
+
+def align_words(text: str, events, wav: np.ndarray, sr: int) -> Words:
+    """One [word, start_s, end_s] per word of ``text`` from engine events (see module doc)."""
+    words = text_words(text)
+    if not words:
+        return []
+    voiced = np.flatnonzero(_voiced_mask(wav, sr))
+    first = int(voiced[0]) if len(voiced) else 0
+    last = int(voiced[-1]) + 1 if len(voiced) else len(wav)
+    word_starts = [w[1] for w in words]
+    starts: list[int | None] = [None] * len(words)
+    clause_ends = sorted(e.sample for e in events if e.kind == "end")
+    for e in events:
+        if e.kind != "word":
+            continue
+        k = int(np.searchsorted(word_starts, e.pos, side="right")) - 1
+        k = max(k, 0)
+        if starts[k] is None or e.sample < starts[k]:  # split word: the first event counts
+            starts[k] = min(max(e.sample, 0), len(wav))
+    # keep starts monotonic (the engine can report a later word before an earlier one)
+    prev = -1
+    for k, s in enumerate(starts):
+        if s is not None and s < prev:
+            starts[k] = None
+        elif s is not None:
+            prev = s
+    filled = _fill_starts(starts, words, first, last)
+    return _word_ends(words, filled, clause_ends, voiced, first, last, len(wav), sr)
+
+
+def _word_ends(words, starts, clause_ends, voiced, first, last, n, sr) -> Words:
+    min_len = max(1, int(MIN_WORD_S * sr))
+    out: Words = []
+    prev_end = 0
+    for k, (w, _, _) in enumerate(words):
+        nxt = starts[k + 1] if k + 1 < len(words) else last
+        s = max(starts[k], prev_end)
+        ce = [c for c in clause_ends if s < c <= nxt]
+        e = min(ce[0] if ce else nxt, nxt)
+        # trim silence at both edges of the span
+        lo, hi = np.searchsorted(voiced, s), np.searchsorted(voiced, e)
+        if hi > lo:
+            s, e = int(voiced[lo]), int(voiced[hi - 1]) + 1
+        e = max(e, s + min_len)
+        e = min(e, n) if k + 1 == len(words) else min(e, max(nxt, s + min_len))
+        s = min(s, e - 1)
+        out.append([w, round(s / sr, 4), round(e / sr, 4)])
+        prev_end = e
+    return out
+
+
+class EspeakBackend:
+    """espeak-ng (default). Output 16 kHz float32; ``isolate`` -> deterministic samples."""
+
+    name = "espeak"
+
+    def __init__(self, isolate: bool = True, seed: int = 0):
+        from slamlm.synth.espeak import EspeakEngine
+
+        self.engine = EspeakEngine.get()
+        self.isolate = isolate
+        self.seed = seed
+
+    def synthesize(self, text: str, voice: Voice) -> tuple[np.ndarray, int, Words]:
+        text = normalize_text(text)
+        if not text_words(text):
+            raise ValueError(f"nothing to speak in {text!r}")
+        pcm, sr, events = self.engine.synth(
+            text, voice.name, voice.rate, voice.pitch, seed=self.seed, isolate=self.isolate
+        )
+        if len(pcm) == 0:
+            raise RuntimeError(f"espeak-ng produced no audio for {text[:60]!r}")
+        wav = pcm.astype(np.float32) / 32768.0
+        words = align_words(text, events, wav, sr)
+        out = resample(wav, sr, TARGET_SR)
+        dur = len(out) / TARGET_SR  # times are in seconds: only clip to the resampled length
+        words = [[w, round(min(s, dur), 4), round(min(e, dur), 4)] for w, s, e in words]
+        return out, TARGET_SR, words
+
+
+class FliteBackend:
+    """Debian ``flite`` binary via subprocess. No word events: timings are estimated in
+    proportion to letters over the voiced part of the audio."""
+
+    name = "flite"
+
+    def __init__(self) -> None:
+        self.binary = shutil.which("flite")
+        if not self.binary:
+            raise RuntimeError("flite is not installed (apt-get install flite) ")
+
+    def synthesize(self, text: str, voice: Voice) -> tuple[np.ndarray, int, Words]:
+        import soundfile as sf
+
+        text = normalize_text(text)
+        flite_voice = voice.name.removeprefix("flite:") or "slt"
+        with tempfile.TemporaryDirectory() as d:
+            out = Path(d) / "a.wav"
+            subprocess.run([self.binary, "-voice", flite_voice, "-t", text, "-o", str(out)],
+                           check=True, capture_output=True, timeout=120)
+            wav, sr = sf.read(str(out), dtype="float32")
+        wav = resample(wav, sr, TARGET_SR)
+        words = align_words(text, [], wav, TARGET_SR)  # no events: proportional estimate
+        return wav, TARGET_SR, words
+
+
+def get_backend(name: str = "espeak", **kwargs) -> TTSBackend:
+    """``"espeak"`` (default) or ``"flite"``."""
+    if name == "espeak":
+        return EspeakBackend(**kwargs)
+    if name == "flite":
+        return FliteBackend()
+    raise ValueError(f"unknown TTS backend {name!r}; choose espeak or flite")
