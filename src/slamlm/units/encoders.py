@@ -1,0 +1,218 @@
+"""Speech encoders that turn 16 kHz audio into frame features at 25 Hz (or the model's rate).
+
+Two encoders share one small interface (``id``, ``dim``, ``layer``, ``min_seconds``,
+``n_frames(n_samples)``, ``features(wavs) -> list[(n_i, dim) tensors]``):
+
+- :class:`MelEncoder` (``"mel"``): weight-free log-mel frames, 80 bands, 1024-sample Hann
+  window, hop 640 samples (40 ms, 25 Hz). ``n_frames = n_samples // 640``; frame ``i`` is the
+  window centred on sample ``640 * i + 320`` with zeros outside the signal, so a frame never
+  depends on how far a batch was padded. Each utterance is mean/variance normalised per band
+  over its own frames only (``normalize="utterance"``), never over the batch.
+- :class:`HubertEncoder` (``"hubert:<folder or hub id>"``): any HF ``HubertModel``; the
+  forward stops after transformer layer ``layer`` (later layers are dropped, not computed).
+  Models with ``feat_extract_norm == "layer"`` are run on padded batches with an attention
+  mask; models with ``"group"`` (HuBERT-base, mHuBERT-25Hz) normalise over time in the first
+  conv layer, which padding would change, so they are only batched with files of exactly the
+  same length (otherwise one by one). Either way a file's features do not depend on the batch.
+
+Example:
+    >>> import numpy as np
+    >>> enc = MelEncoder()
+    >>> [f.shape for f in enc.features([np.zeros(16000, np.float32)])]
+    [torch.Size([25, 80])]
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16_000
+
+
+def mel_filterbank(n_mels: int, n_fft: int, sr: int, fmin: float = 0.0,
+                   fmax: float | None = None) -> torch.Tensor:
+    """HTK-scale triangular mel filters, shape (n_mels, n_fft // 2 + 1), area-normalised."""
+    fmax = fmax or sr / 2
+    hz_to_mel = lambda f: 2595.0 * np.log10(1.0 + f / 700.0)  # noqa: E731
+    mel_to_hz = lambda m: 700.0 * (10.0 ** (m / 2595.0) - 1.0)  # noqa: E731
+    edges = mel_to_hz(np.linspace(hz_to_mel(fmin), hz_to_mel(fmax), n_mels + 2))
+    freqs = np.linspace(0, sr / 2, n_fft // 2 + 1)
+    lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    up = (freqs[None] - lo) / (mid - lo)
+    down = (hi - freqs[None]) / (hi - mid)
+    fb = np.maximum(0.0, np.minimum(up, down)) * (2.0 / (hi - lo))  # Slaney-style area norm
+    return torch.from_numpy(fb.astype(np.float32))
+
+
+class MelEncoder:
+    """Weight-free log-mel encoder at 25 Hz (see module docstring for the framing)."""
+
+    def __init__(self, n_mels: int = 80, n_fft: int = 1024, hop: int = 640,
+                 normalize: str = "utterance", device: str | torch.device = "cpu",
+                 min_seconds: float = 0.1):
+        if normalize not in ("utterance", "none"):
+            raise ValueError(f"mel normalize={normalize!r}: use 'utterance' or 'none'")
+        self.n_mels, self.n_fft, self.hop, self.normalize = n_mels, n_fft, hop, normalize
+        self.device = torch.device(device)
+        self.min_seconds = min_seconds
+        self.layer = 0
+        self.id = "mel" if (n_mels, n_fft, hop, normalize) == (80, 1024, 640, "utterance") else (
+            f"mel:{n_mels}x{n_fft}x{hop}:{normalize}")
+        self.fb = mel_filterbank(n_mels, n_fft, SAMPLE_RATE).to(self.device)
+        self.window = torch.hann_window(n_fft, device=self.device)
+
+    @property
+    def dim(self) -> int:
+        return self.n_mels
+
+    def n_frames(self, n_samples: int) -> int:
+        """Frames for ``n_samples`` samples at 16 kHz: ``n_samples // hop``."""
+        return n_samples // self.hop
+
+    @torch.no_grad()
+    def features(self, wavs: list[np.ndarray]) -> list[torch.Tensor]:
+        """(T_i,) float32 arrays -> list of (n_frames_i, n_mels) float32 tensors."""
+        if not wavs:
+            return []
+        lens = [len(w) for w in wavs]
+        pad = (self.n_fft - self.hop) // 2  # frame i centred on hop * i + hop / 2
+        x = torch.zeros(len(wavs), max(lens) + 2 * pad + self.hop, device=self.device)
+        for i, w in enumerate(wavs):
+            x[i, pad:pad + lens[i]] = torch.as_tensor(w, dtype=torch.float32)
+        frames = x.unfold(1, self.n_fft, self.hop)  # (B, F, n_fft)
+        spec = torch.fft.rfft(frames * self.window, dim=-1).abs().pow(2)  # (B, F, n_fft/2+1)
+        logmel = torch.log(spec @ self.fb.T + 1e-6)  # (B, F, n_mels)
+        out = []
+        for i, n in enumerate(lens):
+            f = logmel[i, : self.n_frames(n)]
+            if self.normalize == "utterance" and len(f):
+                f = (f - f.mean(0)) / (f.std(0, unbiased=False) + 1e-5)
+            out.append(f.float())
+        return out
+
+
+def conv_frames(n_samples: int, kernels: tuple[int, ...], strides: tuple[int, ...]) -> int:
+    """Output length of a stack of unpadded 1-D convolutions (HuBERT's feature extractor)."""
+    n = n_samples
+    for k, s in zip(kernels, strides):
+        n = (n - k) // s + 1 if n >= k else 0
+    return max(n, 0)
+
+
+def receptive_field(kernels: tuple[int, ...], strides: tuple[int, ...]) -> int:
+    """Samples one output frame of the conv stack sees (the shortest usable input)."""
+    rf, jump = 1, 1
+    for k, s in zip(kernels, strides):
+        rf += (k - 1) * jump
+        jump *= s
+    return rf
+
+
+class HubertEncoder:
+    """An HF ``HubertModel`` cut after transformer layer ``layer`` (1-based, fairseq style)."""
+
+    def __init__(self, name: str, layer: int = 11, device: str | torch.device = "cpu",
+                 dtype: torch.dtype | None = None, max_batch: int = 64):
+        from transformers import HubertModel
+
+        self.name, self.layer, self.max_batch = name, layer, max_batch
+        self.device = torch.device(device)
+        self.dtype = dtype or (torch.bfloat16 if self.device.type == "cuda" else torch.float32)
+        model = HubertModel.from_pretrained(name, dtype=self.dtype)
+        n_layers = len(model.encoder.layers)
+        if not 1 <= layer <= n_layers:
+            raise ValueError(f"hubert:{name}: layer {layer} does not exist; the model has "
+                             f"layers 1..{n_layers} (pass --layer)")
+        model.encoder.layers = torch.nn.ModuleList(list(model.encoder.layers)[:layer])
+        if model.config.do_stable_layer_norm:  # final norm belongs after the last layer only
+            model.encoder.layer_norm = torch.nn.Identity()
+        self.model = model.eval().to(self.device)
+        cfg = model.config
+        self.kernels, self.strides = tuple(cfg.conv_kernel), tuple(cfg.conv_stride)
+        self.padded_ok = cfg.feat_extract_norm == "layer"
+        self.dim = int(cfg.hidden_size)
+        self.min_seconds = max(0.1, receptive_field(self.kernels, self.strides) / SAMPLE_RATE)
+        self.do_normalize = _reads_do_normalize(name)
+        self.id = f"hubert:{name}"
+
+    def n_frames(self, n_samples: int) -> int:
+        return conv_frames(n_samples, self.kernels, self.strides)
+
+    def _prep(self, w: np.ndarray) -> torch.Tensor:
+        x = torch.as_tensor(np.asarray(w, dtype=np.float32))
+        if self.do_normalize:  # per utterance, over its own samples only
+            x = (x - x.mean()) / torch.sqrt(x.var(unbiased=False) + 1e-7)
+        return x
+
+    @torch.no_grad()
+    def _run(self, wavs: list[torch.Tensor]) -> list[torch.Tensor]:
+        lens = [len(w) for w in wavs]
+        x = torch.zeros(len(wavs), max(lens))
+        mask = torch.zeros(len(wavs), max(lens), dtype=torch.long)
+        for i, w in enumerate(wavs):
+            x[i, : lens[i]] = w
+            mask[i, : lens[i]] = 1
+        x = x.to(self.device, self.dtype)
+        same = len(set(lens)) == 1
+        am = None if same else mask.to(self.device)
+        h = self.model(x, attention_mask=am).last_hidden_state  # (B, F, D)
+        return [h[i, : self.n_frames(n)].float() for i, n in enumerate(lens)]
+
+    def features(self, wavs: list[np.ndarray]) -> list[torch.Tensor]:
+        """Batch-invariant features: padded batches only for layer-norm feature extractors."""
+        prepped = [self._prep(w) for w in wavs]
+        out: list[torch.Tensor | None] = [None] * len(wavs)
+        if self.padded_ok:
+            groups = [list(range(len(wavs)))]
+        else:  # group norm over time: batch only equal lengths
+            by_len: dict[int, list[int]] = defaultdict(list)
+            for i, w in enumerate(prepped):
+                by_len[len(w)].append(i)
+            groups = list(by_len.values())
+        for g in groups:
+            for start in range(0, len(g), self.max_batch):
+                idx = g[start:start + self.max_batch]
+                for i, f in zip(idx, self._run([prepped[i] for i in idx])):
+                    out[i] = f
+        return out  # type: ignore[return-value]
+
+
+def _reads_do_normalize(name: str) -> bool:
+    """``do_normalize`` from a local ``preprocessor_config.json`` (False when absent)."""
+    p = Path(name) / "preprocessor_config.json"
+    if p.is_file():
+        return bool(json.loads(p.read_text()).get("do_normalize", False))
+    if not Path(name).exists():
+        try:
+            from transformers import AutoFeatureExtractor
+
+            return bool(getattr(AutoFeatureExtractor.from_pretrained(name), "do_normalize", False))
+        except Exception:  # no preprocessor config on the hub: HuBERT default
+            return False
+    return False
+
+
+def load_encoder(spec: str, layer: int = 11, device: str | torch.device = "cpu",
+                 dtype: torch.dtype | None = None) -> MelEncoder | HubertEncoder:
+    """``"mel"`` or ``"hubert:<folder or hub id>"`` -> an encoder on ``device``."""
+    if spec == "mel":
+        return MelEncoder(device=device)
+    if spec.startswith("mel:"):
+        try:
+            dims, norm = spec[4:].split(":")
+            n_mels, n_fft, hop = (int(v) for v in dims.split("x"))
+        except ValueError as e:
+            raise ValueError(f"encoder {spec!r}: expected mel or mel:<mels>x<fft>x<hop>:<norm>") from e
+        return MelEncoder(n_mels, n_fft, hop, norm, device=device)
+    if spec.startswith("hubert:"):
+        return HubertEncoder(spec[len("hubert:"):], layer=layer, device=device, dtype=dtype)
+    raise ValueError(f"unknown encoder {spec!r}: use 'mel' or 'hubert:<folder or hub id>'")
+

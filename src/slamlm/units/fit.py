@@ -1,0 +1,127 @@
+"""``slam units fit-kmeans``: sample encoder frames from audio and fit a k-means.
+
+The k-means file is named by its content hash (``kmeans-<hash>.safetensors``) unless an
+explicit ``--out`` file name is given; ``extract`` without ``--kmeans`` fits one on its own
+input first and keeps it in the output folder (reused by a re-run with the same encoder).
+
+Example:
+    >>> # run_fit_kmeans(build_config(FitConfig, base={"input": "data", "out": "km.safetensors",
+    >>> #                                              "k": 500}))
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Settings of ``slam units fit-kmeans``."""
+
+    input: str = ""              # folder, glob or manifest (as for extract)
+    out: str = ""                # a .safetensors file, or a folder (file named by hash)
+    encoder: str = "mel"
+    layer: int = 11
+    k: int = 500
+    max_frames: int = 200_000    # frames sampled (uniformly over files) for fitting
+    max_iter: int = 100          # mini-batch steps
+    batch_size: int = 10_000     # frames per mini-batch step
+    seed: int = 0
+    device: str = "auto"
+    dtype: str | None = None
+
+
+def sample_frames(ex: Any, items: list[tuple[str, str]], max_frames: int, seed: int) -> torch.Tensor:
+    """Encoder frames from files in a seeded random order, at most ``max_frames`` in all.
+
+    Each file gives at most ``2 * max_frames / n_files`` (>= 50) random frames so the sample
+    spreads over files; unreadable files are skipped with a warning.
+    """
+    from slamlm.audio import AudioError, load_audio
+
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(items))
+    per_file = max(50, 2 * max_frames // max(len(items), 1))
+    chunks, total = [], 0
+    for i in order:
+        rid, path = items[i]
+        try:
+            wav = load_audio(path, min_seconds=ex.min_seconds)
+        except AudioError as e:
+            log.warning("k-means fit: skipping %s", e)
+            continue
+        f = ex.features([wav])[0].cpu()
+        if len(f) > per_file:
+            f = f[torch.from_numpy(np.sort(rng.choice(len(f), per_file, replace=False)))]
+        chunks.append(f)
+        total += len(f)
+        if total >= max_frames:
+            break
+    if not chunks:
+        raise ValueError("k-means fit: no readable audio among the inputs")
+    x = torch.cat(chunks)
+    if len(x) > max_frames:
+        x = x[torch.from_numpy(np.sort(rng.choice(len(x), max_frames, replace=False)))]
+    return x
+
+
+def fit_from_items(cfg: FitConfig, items: list[tuple[str, str]]):
+    """Encode a sample of the inputs and fit; returns the :class:`KMeans` (not saved)."""
+    from slamlm.units.extractor import UnitExtractor
+    from slamlm.units.kmeans import fit_kmeans
+
+    ex = UnitExtractor.load(cfg.encoder, None, layer=cfg.layer, device=cfg.device, dtype=cfg.dtype)
+    x = sample_frames(ex, items, cfg.max_frames, cfg.seed)
+    log.info("fitting k-means k=%d on %d frames of %s (dim %d)", cfg.k, len(x), ex.encoder.id,
+             ex.encoder.dim)
+    return fit_kmeans(x, k=cfg.k, seed=cfg.seed, batch_size=cfg.batch_size,
+                      max_iter=cfg.max_iter, encoder=ex.encoder.id, layer=ex.encoder.layer,
+                      device=ex.encoder.device)
+
+
+def run_fit_kmeans(cfg: FitConfig) -> Path:
+    """Fit and save; ``out`` a folder -> ``<out>/kmeans-<hash>.safetensors``."""
+    from slamlm.units.kmeans import save_kmeans
+    from slamlm.units.runner import list_inputs
+
+    if not cfg.input or not cfg.out:
+        raise ValueError("slam units fit-kmeans needs an input and --out")
+    km = fit_from_items(cfg, list_inputs(cfg.input))
+    out = Path(cfg.out)
+    path = out if out.suffix == ".safetensors" else out / f"kmeans-{km.hash}.safetensors"
+    save_kmeans(km, path)
+    log.info("k-means %s (k=%d, dim %d, %s) -> %s", km.hash, km.k, km.dim, km.encoder, path)
+    return path
+
+
+def ensure_kmeans(cfg: Any, items: list[tuple[str, str]], out: Path) -> Path:
+    """The k-means for an extract run: ``cfg.kmeans``, one fit earlier in ``out``, or a new fit."""
+    from slamlm.units.kmeans import load_kmeans, same_encoder, save_kmeans
+
+    if cfg.kmeans:
+        return Path(cfg.kmeans)
+    for p in sorted(out.glob("kmeans-*.safetensors")):
+        km = load_kmeans(p)
+        if (km.encoder and same_encoder(km.encoder, cfg.encoder) and km.k == cfg.k
+                and (km.layer == cfg.layer or not cfg.encoder.startswith("hubert"))):
+            log.info("no --kmeans given: reusing %s fit earlier on this input", p)
+            return p
+    log.info("no --kmeans given: fitting one (k=%d) on the input first; it is saved in %s "
+             "(pass it as --kmeans to other runs)", cfg.k, out)
+    fcfg = FitConfig(input=cfg.input, out=str(out), encoder=cfg.encoder, layer=cfg.layer, k=cfg.k,
+                     max_frames=cfg.max_fit_frames, seed=cfg.seed, device=cfg.device,
+                     dtype=cfg.dtype)
+    km = fit_from_items(fcfg, items)
+    path = out / f"kmeans-{km.hash}.safetensors"
+    save_kmeans(km, path)
+    log.info("k-means %s saved to %s", km.hash, path)
+    return path
+

@@ -1,0 +1,313 @@
+"""``slam units extract``: audio folder / glob / manifest -> units JSONL shards, resumable.
+
+Output folder::
+
+    units.jsonl            (or units-<i>of<n>.jsonl per shard; .jsonl.gz with compress=true)
+    failures.jsonl         bad inputs with a reason (failures-<i>of<n>.jsonl per shard)
+    kmeans-<hash>.safetensors   when the k-means was fit here
+    config.yaml            the resolved UnitsConfig
+    summary.json           totals; written atomically at the end (the finished marker)
+
+A record: ``{"id", "path", "units", "durations", "n_frames", "sr", "seconds", "encoder",
+"kmeans_hash"}``: units are deduplicated, ``sum(durations) == n_frames``, ``sr`` is the rate
+the encoder saw (16 kHz). Re-running skips ids already written (and ids that already failed),
+so a killed run resumes and a finished one changes nothing.
+
+Example:
+    >>> # run_units(build_config(UnitsConfig, base={"input": "data/audio", "out": "run/units"}))
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from slamlm.io import FailureLog, JsonlAppender, ManifestError, atomic_write_json, read_jsonl
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class UnitsConfig:
+    """Settings of one extraction run (``slam units extract``)."""
+
+    input: str = ""                 # folder, glob, .jsonl manifest (path[, id]) or .txt of paths
+    out: str = ""                   # output folder
+    encoder: str = "mel"            # "mel" or "hubert:<folder or hub id>"
+    layer: int = 11                 # HuBERT transformer layer (1-based)
+    kmeans: str | None = None       # .safetensors / textlesslib .bin; None: fit one on the input
+    k: int = 500                    # clusters when fitting
+    max_fit_frames: int = 200_000   # frames sampled to fit the k-means
+    seed: int = 0
+    device: str = "auto"            # auto | cpu | cuda | cuda:1
+    dtype: str | None = None        # bf16 | fp16 | fp32 (default: bf16 on GPU, fp32 on CPU)
+    batch_seconds: float = 320.0    # audio per batch (padded length x files)
+    num_workers: int = 2            # audio decoding processes (0: in-process)
+    shard: str | None = None        # "i/n"; None: from RANK/WORLD_SIZE (torchrun) or 0/1
+    compress: bool = False          # gzip the shard when finished
+    strict: bool = False            # a bad input stops the run
+
+
+def parse_shard(shard: str | None) -> tuple[int, int]:
+    """``"i/n"`` -> (i, n); None -> torchrun's RANK/WORLD_SIZE, else (0, 1)."""
+    if shard is None:
+        return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    try:
+        i, n = (int(v) for v in shard.split("/"))
+    except ValueError as e:
+        raise ValueError(f"--shard {shard!r}: expected i/n such as 0/4") from e
+    if not (n >= 1 and 0 <= i < n):
+        raise ValueError(f"--shard {shard!r}: need 0 <= i < n")
+    return i, n
+
+
+def shard_of(record_id: str, n: int) -> int:
+    """Deterministic shard of an id (independent of input order)."""
+    return int(hashlib.sha1(record_id.encode()).hexdigest()[:8], 16) % n
+
+
+def list_inputs(spec: str | Path) -> list[tuple[str, str]]:
+    """(id, path) pairs from a folder, glob, JSONL manifest or text file of paths."""
+    from slamlm.audio import find_audio, record_id
+
+    s = str(spec)
+    p = Path(s)
+    if p.is_file() and (s.endswith(".jsonl") or s.endswith(".jsonl.gz")):
+        items = []
+        for i, r in enumerate(read_jsonl(p), 1):
+            if "path" not in r:
+                raise ManifestError(f"{p} line {i}: record has no 'path'")
+            path = Path(r["path"]) if Path(r["path"]).is_absolute() else p.parent / r["path"]
+            items.append((str(r.get("id") or record_id(path, None)), str(path)))
+    elif p.is_file() and p.suffix in (".txt", ".lst", ".list", ".scp"):
+        lines = [ln.strip() for ln in p.read_text().splitlines() if ln.strip()]
+        paths = [Path(ln) if Path(ln).is_absolute() else p.parent / ln for ln in lines]
+        items = [(record_id(q, None), str(q)) for q in paths]
+    else:
+        items = [(record_id(q, spec), str(q)) for q in find_audio(spec)]
+    seen: dict[str, str] = {}
+    for rid, path in items:
+        if rid in seen:
+            raise ManifestError(f"{spec}: id {rid!r} is used by both {seen[rid]} and {path} "
+                                f"(give each file a unique id in a manifest)")
+        seen[rid] = path
+    if not items:
+        raise ManifestError(f"{spec}: no audio files found")
+    return items
+
+
+def shard_paths(out: Path, i: int, n: int, compress: bool = False) -> tuple[Path, Path, Path]:
+    """(units file, failures file, summary file) of shard i of n."""
+    tag = "" if n == 1 else f"-{i}of{n}"
+    units = out / f"units{tag}.jsonl"
+    return units, out / f"failures{tag}.jsonl", out / f"summary{tag}.json"
+
+
+def units_files(folder: str | Path) -> list[Path]:
+    folder = Path(folder)
+    files = sorted(folder.glob("units*.jsonl")) + sorted(folder.glob("units*.jsonl.gz"))
+    return sorted(files)
+
+
+def read_units(folder: str | Path) -> Iterator[dict[str, Any]]:
+    """All unit records of an output folder (every shard, plain or gzipped)."""
+    files = units_files(folder)
+    if not files:
+        raise FileNotFoundError(f"{folder}: no units*.jsonl files (run slam units extract first)")
+    for f in files:
+        yield from read_jsonl(f)
+
+
+def plan_batches(seconds: list[float], batch_seconds: float) -> list[list[int]]:
+    """Longest-first batches whose padded size (max length x count) stays under the budget."""
+    order = sorted(range(len(seconds)), key=lambda i: (-seconds[i], i))
+    batches: list[list[int]] = []
+    cur: list[int] = []
+    for i in order:
+        if cur and seconds[cur[0]] * (len(cur) + 1) > batch_seconds:
+            batches.append(cur)
+            cur = []
+        cur.append(i)
+    if cur:
+        batches.append(cur)
+    return batches
+
+
+class _AudioSet:
+    """Map-style dataset for a DataLoader: decodes in worker processes, never raises."""
+
+    def __init__(self, items: list[tuple[str, str]], min_seconds: float):
+        self.items, self.min_seconds = items, min_seconds
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> dict[str, Any]:
+        from slamlm.audio import AudioError, load_audio
+
+        rid, path = self.items[i]
+        try:
+            return {"id": rid, "path": path, "wav": load_audio(path, min_seconds=self.min_seconds)}
+        except AudioError as e:
+            return {"id": rid, "path": path, "error": e.reason}
+        except Exception as e:  # anything else: still one bad file, not a dead job
+            return {"id": rid, "path": path, "error": f"cannot decode ({type(e).__name__}: {e})"}
+
+
+def iter_decoded(items: list[tuple[str, str]], batches: list[list[int]], min_seconds: float,
+                 num_workers: int) -> Iterator[list[dict[str, Any]]]:
+    """Yield decoded batches in ``batches`` order (worker processes when num_workers > 0)."""
+    from torch.utils.data import DataLoader
+
+    ds = _AudioSet(items, min_seconds)
+    loader = DataLoader(ds, batch_sampler=batches, num_workers=num_workers,
+                        collate_fn=lambda b: b, prefetch_factor=2 if num_workers else None,
+                        persistent_workers=False)
+    yield from loader
+
+
+def done_ids(files: list[Path]) -> tuple[dict[str, float], set[str]]:
+    """(id -> seconds) of finished records, and the k-means hashes they were made with."""
+    done: dict[str, float] = {}
+    hashes: set[str] = set()
+    for f in files:
+        for r in read_jsonl(f):
+            done[r["id"]] = float(r.get("seconds") or 0.0)
+            hashes.add(str(r.get("kmeans_hash")))
+    return done, hashes
+
+
+def make_record(rid: str, path: str, frames: np.ndarray, seconds: float,
+                identity: dict[str, Any]) -> dict[str, Any]:
+    from slamlm.units.extractor import dedup
+
+    units, durations = dedup(frames)
+    return {"id": rid, "path": path, "units": units.tolist(), "durations": durations.tolist(),
+            "n_frames": int(len(frames)), "sr": 16000, "seconds": round(seconds, 4),
+            "encoder": identity["encoder"], "kmeans_hash": identity["kmeans_hash"]}
+
+
+def _probe(items: list[tuple[str, str]], failures: FailureLog) -> tuple[list, list[float]]:
+    """Header lengths (seconds); unreadable headers go to failures."""
+    from slamlm.audio import AudioError, probe_audio
+
+    ok, secs = [], []
+    for rid, path in items:
+        try:
+            info = probe_audio(path)
+        except AudioError as e:
+            failures.add(rid, path, e.reason)
+            continue
+        ok.append((rid, path))
+        secs.append(info.seconds)
+    return ok, secs
+
+
+def _encode_batch(ex: Any, batch: list[dict[str, Any]]) -> list[np.ndarray | Exception]:
+    """Encode a decoded batch; on a batch error, retry file by file to isolate it."""
+    wavs = [b["wav"] for b in batch]
+    try:
+        return list(ex.encode(wavs))
+    except Exception as e:  # noqa: BLE001 - isolate the bad file below
+        if len(batch) == 1:
+            return [e]
+        log.warning("batch of %d failed (%s); encoding its files one by one", len(batch), e)
+        return [r for b in batch for r in _encode_batch(ex, [b])]
+
+
+def run_units(cfg: UnitsConfig) -> Path:
+    """Extract units for every input not already done; returns the output folder."""
+    from slamlm.config import dump_config
+    from slamlm.units.extractor import UnitExtractor
+    from slamlm.units.fit import ensure_kmeans
+
+    if not cfg.input or not cfg.out:
+        raise ValueError("slam units extract needs an input and --out")
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rank, world = parse_shard(cfg.shard)
+    items = list_inputs(cfg.input)
+    kmeans_path = ensure_kmeans(cfg, items, out)
+    cfg = replace(cfg, kmeans=str(kmeans_path))
+    ex = UnitExtractor.load(cfg.encoder, kmeans_path, layer=cfg.layer, device=cfg.device,
+                            dtype=cfg.dtype)
+    ident = ex.identity()
+    if rank == 0:
+        dump_config(cfg, out / "config.yaml")
+    units_path, fail_path, summary_path = shard_paths(out, rank, world)
+    done, hashes = done_ids(units_files(out))
+    if hashes - {ident["kmeans_hash"]}:
+        raise ValueError(f"{out} holds units made with k-means {sorted(hashes)}, this run uses "
+                         f"{ident['kmeans_hash']}: use another --out or the same --kmeans")
+    failures = FailureLog(fail_path, stage="units", strict=cfg.strict)
+    mine = [it for it in items if shard_of(it[0], world) == rank]
+    todo = [it for it in mine if it[0] not in done and it[0] not in failures.known()]
+    skipped = len(mine) - len(todo)
+    stats = _extract(ex, ident, todo, cfg, units_path, failures)
+    _finish(cfg, out, units_path, summary_path, fail_path, rank, world, stats, skipped)
+    return out
+
+
+def _extract(ex: Any, ident: dict[str, Any], todo: list[tuple[str, str]], cfg: UnitsConfig,
+             units_path: Path, failures: FailureLog) -> dict[str, float]:
+    """Probe, batch, decode, encode and append records; returns counts of this run."""
+    from tqdm.auto import tqdm
+
+    stats = {"done": 0, "failed": failures.count, "seconds": 0.0}
+    todo, secs = _probe(todo, failures)
+    batches = plan_batches(secs, cfg.batch_seconds)
+    t0 = time.perf_counter()
+    bar = tqdm(total=sum(secs) / 3600, unit="h", desc="units", disable=not todo,
+               bar_format="{l_bar}{bar}| {n:.3f}/{total:.3f} audio-h [{elapsed}<{remaining}{postfix}]")
+    with JsonlAppender(units_path) as app:
+        for batch in iter_decoded(todo, batches, ex.min_seconds, cfg.num_workers):
+            good = [b for b in batch if "wav" in b]
+            for b in batch:
+                if "error" in b:
+                    failures.add(b["id"], b["path"], b["error"])
+            for b, res in zip(good, _encode_batch(ex, good) if good else []):
+                if isinstance(res, Exception):
+                    failures.add(b["id"], b["path"], f"encoder failed ({type(res).__name__}: {res})")
+                    continue
+                sec = len(b["wav"]) / 16000
+                app.write(make_record(b["id"], b["path"], res, sec, ident))
+                stats["done"] += 1
+                stats["seconds"] += sec
+            bar.update(sum(len(b["wav"]) for b in good) / 16000 / 3600)
+            bar.set_postfix_str(f"{stats['seconds'] / max(time.perf_counter() - t0, 1e-9):.0f}x RT")
+    bar.close()
+    stats["failed"] = failures.count - stats["failed"]
+    stats["wall_s"] = time.perf_counter() - t0
+    return stats
+
+
+def _finish(cfg: UnitsConfig, out: Path, units_path: Path, summary_path: Path, fail_path: Path,
+            rank: int, world: int, stats: dict[str, float], skipped: int) -> None:
+    """Optional gzip, then totals to summary.json (atomic: the finished marker) + a log line."""
+    from slamlm.io import write_jsonl
+
+    gz = units_path.with_name(units_path.name + ".gz")
+    if cfg.compress and units_path.exists():
+        old = list(read_jsonl(gz)) if gz.exists() else []
+        write_jsonl(gz, old + list(read_jsonl(units_path)))
+        units_path.unlink()
+    files = [f for f in (units_path, gz) if f.exists()]
+    total, _ = done_ids(files)
+    n_fail = sum(1 for _ in read_jsonl(fail_path, skip_bad=True)) if fail_path.exists() else 0
+    hours = sum(total.values()) / 3600
+    atomic_write_json(summary_path, {"shard": f"{rank}/{world}", "records": len(total),
+                                     "failed": n_fail, "audio_hours": round(hours, 6),
+                                     "files": [f.name for f in files]})
+    rt = stats["seconds"] / max(stats["wall_s"], 1e-9)
+    log.info("units shard %d/%d: %d done, %d skipped (already done or failed before), %d failed "
+             "this run; %.3f audio-h this run at %.0fx real time; totals %d records, %d failed, "
+             "%.3f audio-h -> %s", rank, world, stats["done"], skipped, stats["failed"],
+             stats["seconds"] / 3600, rt, len(total), n_fail, hours, out)
