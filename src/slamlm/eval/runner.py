@@ -135,7 +135,7 @@ def _units_for_factory(meta: dict[str, Any], cfg: EvalConfig, device: str, failu
             if not identity:
                 raise ValueError(f"{cfg.checkpoint}/config.json has no 'units' extractor identity; "
                                  f"score unit lists (pairs.jsonl) or re-save the checkpoint")
-            from slamlm.units import UnitExtractor
+            from slamlm.units.extractor import UnitExtractor
 
             state["ex"] = UnitExtractor.from_identity(identity, device=device)
             state["cache"] = UnitCache(cfg.cache or cfg.out / "cache", identity)
