@@ -72,5 +72,5 @@ def test_interleaved_init_rejects_other_families(tmp_path):
     build_text_lm(tmp_path / "tok")  # tokenizer files only are needed next to it
     for f in (tmp_path / "tok").glob("tok*"):
         (tmp_path / "gpt2" / f.name).write_bytes(f.read_bytes())
-    with pytest.raises(ValueError, match="llama/qwen2"):
+    with pytest.raises(ValueError, match="Llama/Qwen2"):
         interleaved_init(tmp_path / "gpt2", n_units=4)

@@ -29,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -36,7 +37,9 @@ from typing import Any
 
 import torch
 
-from slamlm.model.config import SpeechLMConfig
+from slamlm.io import atomic_dir
+from slamlm.model.checkpoint import load_checkpoint, write_checkpoint_files
+from slamlm.model.hf import import_hf
 from slamlm.model.transformer import SpeechLM
 from slamlm.vocab import UnitVocab
 
@@ -47,34 +50,16 @@ TOKENIZER_DIR = "text_tokenizer"
 
 def load_text_lm(source: str | Path) -> tuple[Any, Any]:
     """(transformers causal LM in fp32, its tokenizer) from a folder, hub id or ``.gguf`` file."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
+
+    from slamlm.model.hf import load_hf_model
 
     src = Path(source)
     kw: dict[str, Any] = {}
     if src.suffix == ".gguf":
         kw["gguf_file"], source = src.name, str(src.parent)
     tok = AutoTokenizer.from_pretrained(str(source), **kw)
-    lm = AutoModelForCausalLM.from_pretrained(str(source), dtype=torch.float32, **kw)
-    return lm.eval(), tok
-
-
-def hf_shape(hf_config: Any, vocab_size: int, rope_theta: float | None = None) -> SpeechLMConfig:
-    """SpeechLMConfig with a Llama/Qwen2 transformers config's shape and a new vocabulary."""
-    mt = hf_config.model_type
-    if mt not in ("llama", "qwen2"):
-        raise ValueError(f"interleaved init supports llama/qwen2 text LMs, got model_type {mt!r}")
-    rope = getattr(hf_config, "rope_parameters", None) or {}
-    theta = rope_theta or rope.get("rope_theta") or getattr(hf_config, "rope_theta", 10000.0)
-    bias = True if mt == "qwen2" else bool(getattr(hf_config, "attention_bias", False))
-    return SpeechLMConfig(
-        vocab_size=vocab_size, hidden_size=hf_config.hidden_size,
-        n_layers=hf_config.num_hidden_layers, n_heads=hf_config.num_attention_heads,
-        n_kv_heads=hf_config.num_key_value_heads, intermediate_size=hf_config.intermediate_size,
-        rope_theta=float(theta), qkv_bias=bias, tie_embeddings=bool(hf_config.tie_word_embeddings),
-        rms_norm_eps=hf_config.rms_norm_eps, family=mt,
-        head_dim=int(getattr(hf_config, "head_dim", 0) or 0),
-        max_seq_len=int(getattr(hf_config, "max_position_embeddings", 1024)),
-    )
+    return load_hf_model(source, gguf_file=kw.get("gguf_file")).eval(), tok
 
 
 def init_unit_rows(text_rows: torch.Tensor, n_units: int, generator: torch.Generator) -> torch.Tensor:
@@ -113,21 +98,18 @@ def interleaved_init(
         raise ValueError(f"{text_lm_source}: tokenizer has {len(tok)} tokens but the model only "
                          f"{n_text} embedding rows")
     vocab = UnitVocab(n_units=n_units, n_text=n_text)
-    cfg = hf_shape(lm.config, vocab.size, rope_theta)
-    model = SpeechLM(cfg)
-    sd = {k: v for k, v in lm.state_dict().items() if "rotary" not in k}
-    emb = sd.pop("model.embed_tokens.weight")
-    head = sd.pop("lm_head.weight", None)
+    text_model = import_hf(lm)  # native SpeechLM over the text vocabulary (checks the family)
+    cfg = dataclasses.replace(text_model.config, vocab_size=vocab.size,
+                              rope_theta=rope_theta or text_model.config.rope_theta)
+    sd = {k: v for k, v in text_model.state_dict().items() if k != "lm_head.weight"}
     g = torch.Generator().manual_seed(seed)
     specials = {vocab.bos_id: tok.bos_token_id, vocab.eos_id: tok.eos_token_id}
+    emb = text_model.model.embed_tokens.weight.detach()
     sd["model.embed_tokens.weight"] = _new_rows(emb, vocab, specials, g)
     if not cfg.tie_embeddings:
-        sd["lm_head.weight"] = _new_rows(head if head is not None else emb, vocab, specials, g)
-    missing, unexpected = model.load_state_dict(sd, strict=False)
-    bad = [k for k in missing if not (cfg.tie_embeddings and k == "lm_head.weight")]
-    if bad or unexpected:
-        raise ValueError(f"{text_lm_source}: weights do not match the SpeechLM layout "
-                         f"(missing {bad[:5]}, unexpected {unexpected[:5]})")
+        sd["lm_head.weight"] = _new_rows(text_model.lm_head.weight.detach(), vocab, specials, g)
+    model = SpeechLM(cfg)
+    model.load_state_dict(sd, strict=not cfg.tie_embeddings)
     model.tie_weights()
     meta = {
         "model": cfg.to_dict(), "vocab": vocab.to_dict(), "units": units_identity or {},
@@ -149,26 +131,11 @@ def save_interleaved(model: SpeechLM, meta: dict[str, Any], folder: str | Path) 
     meta = dict(meta)
     tok = meta.pop("_tokenizer", None)
     folder = Path(folder)
-    try:
-        from slamlm.model.checkpoint import save_checkpoint
-    except ImportError:  # model package's checkpoint I/O not available: same layout here
-        save_checkpoint = _save_plain
-    save_checkpoint(model, meta, folder)
-    if tok is not None:
-        tok.save_pretrained(str(folder / TOKENIZER_DIR))
+    with atomic_dir(folder) as tmp:  # weights, config.json and tokenizer appear together
+        write_checkpoint_files(model, meta, tmp)
+        if tok is not None:
+            tok.save_pretrained(str(tmp / TOKENIZER_DIR))
     return folder
-
-
-def _save_plain(model: SpeechLM, meta: dict[str, Any], folder: Path) -> None:
-    from safetensors.torch import save_file
-
-    from slamlm.io import atomic_dir
-
-    with atomic_dir(folder) as tmp:
-        sd = {k: v.contiguous() for k, v in model.state_dict().items()
-              if not (model.config.tie_embeddings and k == "lm_head.weight")}
-        save_file(sd, str(tmp / "model.safetensors"))
-        (tmp / "config.json").write_text(json.dumps(meta, indent=2, default=str))
 
 
 def load_text_tokenizer(folder: str | Path) -> Any:
@@ -186,17 +153,7 @@ def load_text_tokenizer(folder: str | Path) -> Any:
 def load_interleaved(folder: str | Path, device: str = "cpu") -> tuple[SpeechLM, dict[str, Any], Any]:
     """(model, meta, text tokenizer) from an interleaved checkpoint folder."""
     folder = Path(folder)
-    try:
-        from slamlm.model.checkpoint import load_checkpoint
-        model, meta = load_checkpoint(folder, device=device)
-    except ImportError:
-        from safetensors.torch import load_file
-
-        meta = json.loads((folder / "config.json").read_text())
-        model = SpeechLM(SpeechLMConfig.from_dict(meta["model"]))
-        model.load_state_dict(load_file(str(folder / "model.safetensors")), strict=False)
-        model.tie_weights()
-        model.to(device)
+    model, meta = load_checkpoint(folder, device=device)
     if not UnitVocab.from_dict(meta["vocab"]).n_text:
         raise ValueError(f"{folder}: not an interleaved checkpoint (vocab has no text tokens)")
     return model.eval(), meta, load_text_tokenizer(folder)
