@@ -240,13 +240,13 @@ def run_units(cfg: UnitsConfig) -> Path:
     ex = UnitExtractor.load(cfg.encoder, kmeans_path, layer=cfg.layer, device=cfg.device,
                             dtype=cfg.dtype)
     ident = ex.identity()
-    if rank == 0:
-        dump_config(cfg, out / "config.yaml")
     units_path, fail_path, summary_path = shard_paths(out, rank, world)
     done, hashes = done_ids(units_files(out))
     if hashes - {ident["kmeans_hash"]}:
         raise ValueError(f"{out} holds units made with k-means {sorted(hashes)}, this run uses "
                          f"{ident['kmeans_hash']}: use another --out or the same --kmeans")
+    if rank == 0:
+        dump_config(cfg, out / "config.yaml")
     failures = FailureLog(fail_path, stage="units", strict=cfg.strict)
     mine = [it for it in items if shard_of(it[0], world) == rank]
     todo = [it for it in mine if it[0] not in done and it[0] not in failures.known()]
