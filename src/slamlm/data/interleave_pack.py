@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from slamlm.config import ConfigError, build_config, dump_config
+from slamlm.config import ConfigError, build_config, dump_config, to_dict
 from slamlm.data.interleave import (
     choose_spans,
     interleave,
@@ -39,13 +39,14 @@ from slamlm.data.interleave import (
     text_only,
     word_unit_spans,
 )
+from slamlm.data.pack import find_units_files, id_hash, is_val, split_long, units_hash
+from slamlm.data.shards import DTYPE, FORMAT_VERSION, ShardWriter, read_index
 from slamlm.io import FailureLog, atomic_dir, atomic_write_json, read_jsonl
 from slamlm.vocab import UnitVocab
 
 log = logging.getLogger(__name__)
 
 MODALITIES = ("speech", "text", "interleaved")  # code = position
-INDEX_FORMAT = 1
 
 
 @dataclass(frozen=True)
@@ -101,20 +102,10 @@ def _rng_for(seed: int, rec_id: str) -> np.random.Generator:
     return np.random.default_rng(int.from_bytes(h[:8], "little"))
 
 
-def _jsonl_files(path: Path) -> list[Path]:
-    if path.is_file():
-        return [path]
-    files = sorted(p for p in path.rglob("*") if p.name.endswith((".jsonl", ".jsonl.gz"))
-                   and p.name != "failures.jsonl")
-    if not files:
-        raise FileNotFoundError(f"{path}: no .jsonl / .jsonl.gz files found")
-    return files
-
-
 def load_units(folder: str | Path) -> dict[str, dict[str, Any]]:
     """Units records by id from a units folder (or one file)."""
     out: dict[str, dict[str, Any]] = {}
-    for f in _jsonl_files(Path(folder)):
+    for f in find_units_files(Path(folder)):
         for r in read_jsonl(f):
             if "id" in r and "units" in r:
                 out[str(r["id"])] = r
@@ -171,12 +162,10 @@ def _iter_docs(cfg: InterleavePackConfig, tokenize: Callable[[str], list[int]],
     units = load_units(cfg.units)
     ratios = parse_mix(cfg.mix)
     kinds, probs = list(ratios), np.array(list(ratios.values()))
-    for f in _jsonl_files(Path(cfg.manifest)):
+    for f in find_units_files(Path(cfg.manifest)):
         for rec in read_jsonl(f):
             rid = str(rec.get("id", ""))
             words = record_words(rec)
-            if rid in failures.known():
-                continue
             if not words:
                 failures.add(rid, f, "manifest record has no word alignments ('words')")
                 continue
@@ -196,48 +185,83 @@ def _iter_docs(cfg: InterleavePackConfig, tokenize: Callable[[str], list[int]],
             yield rid, kind, doc
 
 
-def _pieces(doc: list[int], context: int) -> list[np.ndarray]:
-    """Cut a document longer than ``context`` into consecutive pieces (each its own doc)."""
-    arr = np.asarray(doc, dtype=np.int64)
-    return [arr[i:i + context] for i in range(0, arr.size, context)]
+def _source_hash(cfg: InterleavePackConfig) -> str:
+    """Identifies inputs + settings: a finished folder with the same hash is not re-packed."""
+    parts = []
+    for src in (cfg.units, cfg.manifest):
+        root = Path(src)
+        files = find_units_files(root)
+        parts.append(units_hash(files, root if root.is_dir() else root.parent))
+    if cfg.init:
+        parts.append(hashlib.sha1((Path(cfg.init) / "config.json").read_bytes()).hexdigest())
+    knobs = {k: v for k, v in to_dict(cfg).items() if k not in ("out", "strict")}
+    parts.append(json.dumps(knobs, sort_keys=True))
+    return hashlib.sha1("|".join(parts).encode()).hexdigest()
+
+
+def _write_splits(tmp: Path, docs: Iterator[tuple[str, str, list[int]]],
+                  cfg: InterleavePackConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Write train/val shards + per-document modality codes; returns (splits, counts)."""
+    writers = {s: ShardWriter(tmp, s) for s in ("train", "val")}
+    mods: dict[str, list[int]] = {"train": [], "val": []}
+    counts = {k: {"docs": 0, "tokens": 0} for k in MODALITIES}
+    best: tuple[float, int, int] | None = None  # lowest-hash train record (hash, first, pieces)
+    for rid, kind, doc in docs:
+        split = "val" if is_val(rid, cfg.val_fraction) else "train"
+        pieces = split_long(np.asarray(doc, dtype=np.int64), cfg.context)
+        if split == "train" and (best is None or id_hash(rid) < best[0]):
+            best = (id_hash(rid), len(writers[split].docs), len(pieces))
+        for piece in pieces:
+            writers[split].add(piece)
+            mods[split].append(MODALITIES.index(kind))
+        counts[kind]["docs"] += 1
+        counts[kind]["tokens"] += len(doc)
+    if not writers["val"].docs and cfg.val_fraction > 0 and best is not None:
+        for _ in range(best[2]):  # keep at least one record for validation (as slam pack does)
+            writers["val"].add(writers["train"].drop_doc(best[1]))
+            mods["val"].append(mods["train"].pop(best[1]))
+    splits = {}
+    for s, w in writers.items():
+        splits[s] = w.finish()
+        np.save(tmp / f"{s}_modality.npy", np.asarray(mods[s], dtype=np.int8))
+        splits[s]["modality"] = f"{s}_modality.npy"
+    return splits, counts
 
 
 def run_pack_interleaved(cfg: InterleavePackConfig) -> Path:
-    """Write interleaved token shards to ``cfg.out``; returns that folder (skips if done)."""
-    from slamlm.data.shards import FORMAT_VERSION, ShardWriter
+    """Write interleaved token shards to ``cfg.out``; returns that folder.
 
-    out = Path(cfg.out)
-    if (out / "index.json").is_file():
-        log.info("%s already packed; delete it to re-pack", out)
-        return out
+    Re-running with the same inputs and settings skips the work (``index.json`` keeps a hash
+    of both inputs and the settings).
+    """
     if not cfg.units or not cfg.manifest:
         raise ConfigError("need both a units folder and a --manifest with word alignments")
+    out = Path(cfg.out)
+    source = _source_hash(cfg)
+    try:
+        if read_index(out).get("source_hash") == source:
+            log.info("%s is up to date; nothing to do", out)
+            return out
+    except ValueError:
+        pass
     tokenize, vocab = load_text_side(cfg)
-    failures = FailureLog(out.parent / f"{out.name}.failures.jsonl", "pack-interleaved",
+    if vocab.size > np.iinfo(DTYPE).max:
+        raise ValueError(f"vocabulary of {vocab.size} tokens does not fit uint16 shards "
+                         "(text LM vocabulary too large for this format)")
+    failures = FailureLog(out.parent / f"{out.name}_failures.jsonl", "pack-interleaved",
                           cfg.strict)
     with atomic_dir(out) as tmp:
-        writers = {s: ShardWriter(tmp, s) for s in ("train", "val")}
-        mods: dict[str, list[int]] = {"train": [], "val": []}
-        counts = {k: {"docs": 0, "tokens": 0} for k in MODALITIES}
-        for rid, kind, doc in _iter_docs(cfg, tokenize, vocab, failures):
-            h = int(hashlib.sha256(f"split:{rid}".encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
-            split = "val" if h < cfg.val_fraction else "train"
-            for piece in _pieces(doc, cfg.context):
-                writers[split].add(piece)
-                mods[split].append(MODALITIES.index(kind))
-            counts[kind]["docs"] += 1
-            counts[kind]["tokens"] += len(doc)
-        splits = {}
-        for s, w in writers.items():
-            splits[s] = w.finish()
-            np.save(tmp / f"{s}_modality.npy", np.asarray(mods[s], dtype=np.int8))
-            splits[s]["modality"] = f"{s}_modality.npy"
-        assert INDEX_FORMAT == FORMAT_VERSION
-        index = {"format": FORMAT_VERSION, "dtype": "uint16", "vocab": vocab.to_dict(),
-                 "context": cfg.context, "interleaved": True, "modalities": list(MODALITIES),
-                 "mix": parse_mix(cfg.mix), "counts": counts, "splits": splits}
-        atomic_write_json(tmp / "index.json", index)
+        splits, counts = _write_splits(tmp, _iter_docs(cfg, tokenize, vocab, failures), cfg)
+        if not sum(s["n_docs"] for s in splits.values()):
+            raise ValueError(f"{cfg.manifest}: no usable records ({failures.count} failed, "
+                             f"see {failures.path})")
+        index = {"format": FORMAT_VERSION, "dtype": np.dtype(DTYPE).name,
+                 "vocab": vocab.to_dict(), "context": cfg.context,
+                 "val_fraction": cfg.val_fraction, "source_hash": source, "interleaved": True,
+                 "modalities": list(MODALITIES), "mix": parse_mix(cfg.mix), "counts": counts,
+                 "n_failures": failures.count, "splits": splits}
         dump_config(cfg, tmp / "config.yaml")
+        atomic_write_json(tmp / "index.json", index)
     log.info("packed %s: %s (%d failures)", out, counts, failures.count)
     return out
 

@@ -144,8 +144,16 @@ class WindowSampler:
 
 def eval_batches(data: PackedWindows, micro_batch: int, rank: int = 0, world: int = 1,
                  max_windows: int | None = None) -> Iterator[MicroBatch]:
-    """This rank's slice of the (first ``max_windows``) windows, in order, as micro-batches."""
+    """This rank's slice of the first ``max_windows`` windows, as micro-batches.
+
+    Every rank yields the same number of batches (needed by sharded models); slots past the
+    end reuse window 0 with all targets ignored.
+    """
     n = len(data) if max_windows is None else min(len(data), max_windows)
-    mine = np.arange(rank, n, world)
-    for i in range(0, len(mine), micro_batch):
-        yield data.batch(mine[i:i + micro_batch])
+    per_rank = -(-n // world)
+    mine = rank + world * np.arange(per_rank)
+    for i in range(0, per_rank, micro_batch):
+        idx = mine[i:i + micro_batch]
+        mb = data.batch(np.where(idx < n, idx, 0))
+        mb.targets[idx >= n] = IGNORE
+        yield mb
