@@ -23,6 +23,7 @@ STAGES: dict[str, str] = {
     "synth": "slamlm.synth.cli",
     "init": "slamlm.model.cli",
     "pack": "slamlm.data.cli",
+    "pack-interleaved": "slamlm.data.interleave_pack",
     "pretrain": "slamlm.train.cli",
     "dpo": "slamlm.align.cli",
     "eval": "slamlm.eval.cli",

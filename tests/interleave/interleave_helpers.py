@@ -38,3 +38,80 @@ def build_text_lm(folder: Path, family: str = "llama", tie: bool = True, seed: i
     lm.save_pretrained(folder)
     tok.save_pretrained(folder)
     return folder
+
+
+# --- a synthetic spoken corpus: every word has a fixed unit "pronunciation" -----------------
+N_UNITS = 32  # unit 0 is silence
+NOUNS = {"cat": "sat on the mat", "dog": "ran under the tree", "bird": "flew in the sky",
+         "fish": "swam in the sea"}
+ADJS = ("red", "blue", "big", "small", "happy", "sad")
+
+
+def lexicon(seed: int = 0) -> dict[str, list[int]]:
+    """word -> 2..4 non-silence units without immediate repeats (its fixed pronunciation)."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    lex = {}
+    for w in WORDS:
+        units: list[int] = []
+        for _ in range(int(rng.integers(2, 5))):
+            u = int(rng.integers(1, N_UNITS))
+            while units and u == units[-1]:
+                u = int(rng.integers(1, N_UNITS))
+            units.append(u)
+        lex[w] = units
+    return lex
+
+
+def sentence(rng, noun: str | None = None) -> list[str]:
+    noun = noun or str(rng.choice(list(NOUNS)))
+    return ["the", str(rng.choice(ADJS)), noun, *NOUNS[noun].split()]
+
+
+def speak(words: list[str], lex: dict[str, list[int]], rng) -> tuple[list, list, list]:
+    """(dedup units, durations, [[word, start_s, end_s]]) at 25 Hz, with random pauses."""
+    units: list[int] = []
+    durs: list[int] = []
+    aligned = []
+    frame = 0
+
+    def emit(u: int, d: int) -> None:
+        if units and units[-1] == u:  # consecutive duplicates merge, as dedup would
+            durs[-1] += d
+        else:
+            units.append(u)
+            durs.append(d)
+
+    for w in words:
+        if rng.random() < 0.3:
+            d = int(rng.integers(1, 4))
+            emit(0, d)
+            frame += d
+        start = frame
+        for u in lex[w]:
+            d = int(rng.integers(1, 4))
+            emit(u, d)
+            frame += d
+        aligned.append([w, start / 25.0, frame / 25.0])
+    return units, durs, aligned
+
+
+def write_corpus(folder: Path, n: int, seed: int = 0, sentences: int = 3) -> tuple[Path, Path]:
+    """Write ``manifest.jsonl`` (id, text, words) and ``units/part.jsonl`` (id, units, durations)."""
+    import numpy as np
+
+    from slamlm.io import write_jsonl
+
+    rng = np.random.default_rng(seed)
+    lex = lexicon()
+    man, recs = [], []
+    for i in range(n):
+        words = [w for _ in range(sentences) for w in sentence(rng)]
+        units, durs, aligned = speak(words, lex, rng)
+        rid = f"story/{i:05d}"
+        man.append({"id": rid, "text": " ".join(words), "words": aligned})
+        recs.append({"id": rid, "units": units, "durations": durs, "n_frames": sum(durs)})
+    write_jsonl(folder / "manifest.jsonl", man)
+    write_jsonl(folder / "units" / "part.jsonl", recs)
+    return folder / "manifest.jsonl", folder / "units"
