@@ -15,7 +15,7 @@ import random
 import re
 from collections import Counter
 
-from slamlm.synth.stories import PLOTS, _fill, an, load_lexicon, story_parts, story_text
+from slamlm.synth.stories import _fill, an, load_lexicon, story_parts, story_text
 
 _VOWELS = "aeiouy"
 _CHUNK = re.compile(r"[aeiouy]+|[^aeiouy]+")
@@ -145,6 +145,36 @@ def blimp_items(n: int, seed: int = 0) -> list[dict]:
     return out
 
 
+# Benchmark-only plot sentences: each one names the (held-out) character, so none of them
+# can be produced by the training story grammar.
+BENCH_PLOTS: dict[str, tuple[list[str], list[str]]] = {
+    "lost": (["Then {name} could not find {his} {obj} anywhere.",
+              "{Name} looked in {his} bag, but the {obj} was gone."],
+             ["At last, {name} found the {obj} under a big {leaf}.",
+              "{Name} and {his} {relative} searched until they found the {obj} behind a tree."]),
+    "stuck": (["Suddenly, the {obj} of {name} got stuck high up in a tree.",
+               "{Name} dropped the {obj} into the {water}, and it started to float away."],
+              ["The tall {animal} reached up and got the {obj} down for {name}.",
+               "{Name} used a long stick to bring the {obj} back."]),
+    "taken": (["Suddenly, a naughty {animal} grabbed the {obj} of {name} and ran away.",
+               "{An_animal} came and took the {obj} from {name} without asking."],
+              ["The {animal} came back, gave the {obj} to {name} and said sorry.",
+               "{Name} asked the {animal} nicely, and the {animal} gave the {obj} back."]),
+    "weather": (["Then dark clouds came, and {name} got wet in the heavy rain.",
+                 "Then the wind became so strong that {name} felt cold."],
+                ["{Name} ran home and drank warm {drink} until the sun came out again.",
+                 "{Name} opened a big umbrella and stayed dry."]),
+    "hurt": (["{Name} fell down and hurt {his} knee.",
+              "{Name} saw that the little {animal} had hurt its leg."],
+             ["{Name} put a bandage on it, and soon it felt better.",
+              "{Name} took good care of it, and after a few days it was well again."]),
+    "hungry": (["After a while, {name} and the {animal} were very hungry.",
+                "{Name} wanted to eat, but the basket was empty."],
+               ["{Name} brought {foods} for everyone to share.",
+                "{Name} picked some {foods}, and they ate them together under a tree."]),
+}
+
+
 def cloze_items(n: int, seed: int = 0, topic: bool = False) -> list[dict]:
     """Story-cloze items: ``context`` + correct ending vs wrong ending. sSC (``topic=False``):
     the wrong ending resolves another plot with the same cast; tSC: it comes from another
@@ -155,17 +185,16 @@ def cloze_items(n: int, seed: int = 0, topic: bool = False) -> list[dict]:
     for i in range(n):
         r = random.Random(f"bench/{name}/{seed}/{i}")
         sents, cast, plot = story_parts(r, lx["heldout_names"])
-        problem = _fill(r.choice(PLOTS[plot][0]), cast, r)
+        problem = _fill(r.choice(BENCH_PLOTS[plot][0]), cast, r)
         context = " ".join([sents[0], problem])
-        good = _fill(r.choice(PLOTS[plot][1]), cast, r)
+        good = _fill(r.choice(BENCH_PLOTS[plot][1]), cast, r)
+        oplot = r.choice([k for k in sorted(BENCH_PLOTS) if k != plot])
         if topic:
-            _, other, oplot = story_parts(r, [x for x in lx["heldout_names"] if x != cast.name])
-            named = [t for k in sorted(PLOTS) if k != plot for t in PLOTS[k][1]
-                     if "{obj}" in t or "{animal}" in t]  # endings that name their own things
-            bad = _fill(r.choice(named), other, r)
+            _, other, _ = story_parts(r, [x for x in lx["heldout_names"] if x != cast.name])
+            named = [t for t in BENCH_PLOTS[oplot][1] if "{obj}" in t or "{animal}" in t]
+            bad = _fill(r.choice(named or BENCH_PLOTS[oplot][1]), other, r)
         else:
-            oplot = r.choice([k for k in sorted(PLOTS) if k != plot])
-            bad = _fill(r.choice(PLOTS[oplot][1]), cast, r)
+            bad = _fill(r.choice(BENCH_PLOTS[oplot][1]), cast, r)
         out.append({"context": context, "good": good, "bad": bad, "plot": plot})
     return out
 

@@ -176,7 +176,7 @@ PLOTS: dict[str, tuple[list[str], list[str]]] = {
               ["The tall {animal} reached up and got the {obj} down for {him}.",
                "{His} {relative} used a long stick to bring the {obj} back."]),
     "taken": (["Suddenly, a naughty {animal} grabbed the {obj} and ran away.",
-               "A {animal} came and took the {obj} without asking."],
+               "{An_animal} came and took the {obj} without asking."],
               ["The {animal} came back, gave the {obj} to {name} and said sorry.",
                "{Name} asked the {animal} nicely, and the {animal} gave the {obj} back."]),
     "weather": (["Then dark clouds came and it started to rain very hard.",
@@ -198,7 +198,7 @@ def _fill(tpl: str, c: Cast, r: random.Random) -> str:
     lx = load_lexicon()
     s = tpl.format(
         name=c.name, Name=c.name, he=c.he, He=cap(c.he), his=c.his, His=cap(c.his), him=c.him,
-        obj=c.obj, animal=c.animal, relative=c.relative, drink=r.choice(lx["drinks"]),
+        obj=c.obj, animal=c.animal, An_animal=cap(an(c.animal)), relative=c.relative, drink=r.choice(lx["drinks"]),
         foods=lx.plurals[c.food], leaf=r.choice(["leaf", "rock", "bench", "bush", "box"]),
         water=r.choice(["river", "pond", "lake"]),
     )

@@ -1,0 +1,90 @@
+"""slam synth benchmarks: layouts, gold files, pairing; slam synth preferences."""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+
+import pytest
+import soundfile as sf
+
+from slamlm.cli import main
+from slamlm.io import read_jsonl
+from slamlm.synth.bench_items import known_words, wuggy_items
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "b"
+    assert main(["-q", "synth", "benchmarks", "--out", str(out), "--n", "4", "--workers", "2"]) == 0
+    return out
+
+
+@pytest.mark.parametrize("kind,cols", [
+    ("lexical", ["id", "filename", "voice", "frequency", "word", "phones", "length", "correct"]),
+    ("syntactic", ["filename", "type", "subtype", "id", "voice", "correct", "transcription"]),
+])
+def test_gold_files_parse_and_pair(bench, kind, cols):
+    folder = bench / kind / "dev"
+    with open(folder / "gold.csv", newline="") as f:
+        reader = csv.DictReader(f)
+        assert reader.fieldnames == cols
+        rows = list(reader)
+    assert len({r["id"] for r in rows}) == 4
+    per = Counter((r["id"], r["voice"], r["correct"]) for r in rows)
+    keys = {(r["id"], r["voice"]) for r in rows}
+    assert len(keys) == 8  # 2 voices per item
+    for k in keys:
+        assert per[(*k, "1")] == 1 and per[(*k, "0")] == 1
+    for r in rows:
+        info = sf.info(str(folder / f"{r['filename']}.wav"))
+        assert info.samplerate == 16000 and info.frames > 1600
+    if kind == "syntactic":
+        assert len({r["type"] for r in rows}) == 4
+        by = {(r["id"], r["voice"], r["correct"]): r["transcription"] for r in rows}
+        assert all(by[(i, v, "1")] != by[(i, v, "0")] for i, v in keys)
+
+
+def test_cloze_and_salmon_layouts(bench):
+    for kind in ("sSC", "tSC"):
+        pairs = list(read_jsonl(bench / kind / "pairs.jsonl"))
+        assert [p["id"] for p in pairs] == ["0", "1", "2", "3"]
+        for p in pairs:
+            assert p["positive"] == f"{p['id']}_correct.wav" and (bench / kind / p["negative"]).is_file()
+    for part in ("speaker_consistency", "gender_consistency"):
+        files = sorted(p.name for p in (bench / "salmon" / part).iterdir())
+        assert files == [f"sample_{i}_{j}.wav" for i in range(4) for j in (0, 1)]
+    assert not (bench / "_parts").exists()
+    texts = list(read_jsonl(bench / "texts.jsonl"))
+    assert Counter(t["bench"] for t in texts) == {"lexical": 16, "syntactic": 16, "sSC": 8,
+                                                  "tSC": 8, "salmon": 16}
+    sal = [t for t in texts if t["bench"] == "salmon" and "gender" in t["id"] and t["correct"] == 0]
+    assert all(len(set(t["voice"].split("|"))) == 2 for t in sal)
+
+
+def test_eval_readers_accept_our_layouts(bench):
+    readers = pytest.importorskip("slamlm.eval.readers")
+    assert len(readers.read_benchmark(bench, "sWUGGY").pairs) == 8
+    assert len(readers.read_benchmark(bench, "sBLIMP").pairs) == 8
+    assert len(readers.read_benchmark(bench / "sSC").pairs) == 4
+    assert len(readers.read_benchmark(bench / "salmon").pairs) == 8
+
+
+def test_nonwords_are_not_words():
+    for it in wuggy_items(200):
+        assert it["bad"] not in known_words() and it["good"] in known_words()
+        assert abs(len(it["bad"]) - len(it["good"])) <= 2
+
+
+def test_cli_preferences(tmp_path):
+    out = tmp_path / "p"
+    assert main(["-q", "synth", "preferences", "--n", "3", "--out", str(out), "--workers", "1"]) == 0
+    recs = list(read_jsonl(out / "triplets.jsonl"))
+    assert [r["rejected_kind"] for r in recs] == ["repetitive", "incoherent", "off_topic"]
+    for r in recs:
+        assert r["chosen_text"] != r["rejected_text"]
+        for role in ("prompt", "chosen", "rejected"):
+            assert sf.info(str(out / r[f"{role}_path"])).samplerate == 16000
+    mtime = (out / recs[0]["chosen_path"]).stat().st_mtime_ns
+    assert main(["-q", "synth", "preferences", "--n", "3", "--out", str(out), "--workers", "1"]) == 0
+    assert (out / recs[0]["chosen_path"]).stat().st_mtime_ns == mtime  # resumed, not redone
