@@ -27,6 +27,7 @@ STAGES: dict[str, str] = {
     "pretrain": "slamlm.train.cli",
     "dpo": "slamlm.align.cli",
     "eval": "slamlm.eval.cli",
+    "eval-crossmodal": "slamlm.eval.crossmodal",
     "generate": "slamlm.generate.cli",
     "report": "slamlm.report.cli",
     "demo": "slamlm.demo",

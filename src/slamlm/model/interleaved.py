@@ -116,6 +116,7 @@ def interleaved_init(
         "init": {"method": "interleaved-twist", "text_lm": str(text_lm_source), "seed": seed,
                  "units": "mean + N(0, std) of text rows", "markers": "mean text row"},
         "text_lm": str(text_lm_source), "text_tokenizer": TOKENIZER_DIR,
+        "text_tokenizer_files": {k: str(v) for k, v in _tokenizer_files(tok).items()},
         "tokenizers": {"text": {"class": type(tok).__name__, "n_text": n_text,
                                 "offset": vocab.text_offset},
                        "units": {"n_units": n_units, "offset": vocab.unit_offset}},
@@ -131,6 +132,8 @@ def save_interleaved(model: SpeechLM, meta: dict[str, Any], folder: str | Path) 
     meta = dict(meta)
     tok = meta.pop("_tokenizer", None)
     folder = Path(folder)
+    # later training checkpoints keep this meta: they find the tokenizer here
+    meta["text_tokenizer_dir"] = str((folder / TOKENIZER_DIR).resolve())
     with atomic_dir(folder) as tmp:  # weights, config.json and tokenizer appear together
         write_checkpoint_files(model, meta, tmp)
         if tok is not None:
@@ -138,16 +141,26 @@ def save_interleaved(model: SpeechLM, meta: dict[str, Any], folder: str | Path) 
     return folder
 
 
+def _tokenizer_files(tok: Any) -> dict[str, Any]:
+    return {"name_or_path": getattr(tok, "name_or_path", ""), "len": len(tok)}
+
+
 def load_text_tokenizer(folder: str | Path) -> Any:
-    """The text tokenizer saved in an interleaved checkpoint folder."""
+    """The text tokenizer of an interleaved checkpoint: its ``text_tokenizer/`` sub-folder, or
+    (training checkpoints that did not copy it) the init folder named in ``config.json``."""
     from transformers import AutoTokenizer
 
     folder = Path(folder)
     meta = json.loads((folder / "config.json").read_text())
-    sub = folder / meta.get("text_tokenizer", TOKENIZER_DIR)
-    if not sub.is_dir():
-        raise FileNotFoundError(f"{folder}: no {sub.name}/ (not an interleaved checkpoint?)")
-    return AutoTokenizer.from_pretrained(str(sub))
+    candidates = [folder / meta.get("text_tokenizer", TOKENIZER_DIR)]
+    if meta.get("text_tokenizer_dir"):
+        candidates.append(Path(meta["text_tokenizer_dir"]))
+    for sub in candidates:
+        if sub.is_dir():
+            return AutoTokenizer.from_pretrained(str(sub))
+    raise FileNotFoundError(
+        f"{folder}: no text tokenizer (looked in {', '.join(map(str, candidates))}); "
+        "is it an interleaved checkpoint? copy text_tokenizer/ from the `interleaved_init` folder")
 
 
 def load_interleaved(folder: str | Path, device: str = "cpu") -> tuple[SpeechLM, dict[str, Any], Any]:
@@ -157,3 +170,71 @@ def load_interleaved(folder: str | Path, device: str = "cpu") -> tuple[SpeechLM,
     if not UnitVocab.from_dict(meta["vocab"]).n_text:
         raise ValueError(f"{folder}: not an interleaved checkpoint (vocab has no text tokens)")
     return model.eval(), meta, load_text_tokenizer(folder)
+
+
+MODALITY_NAMES = ("unit", "text", "marker", "special")
+
+
+def per_modality_loss(logits: torch.Tensor, targets: torch.Tensor, vocab: UnitVocab,
+                      ignore_index: int = -100) -> dict[str, float]:
+    """Mean next-token NLL split by the *target* token's kind: unit / text / marker / special.
+
+    ``logits`` (B, T, V), ``targets`` (B, T) with ``ignore_index`` masked. Returns
+    ``{"unit": ..., "text": ..., "marker": ..., "special": ..., "all": ..., "n_unit": ...}``
+    (a kind with no targets is left out).
+
+    Example:
+        >>> v = UnitVocab(n_units=2, n_text=3)
+        >>> out = per_modality_loss(torch.zeros(1, 2, v.size), torch.tensor([[3, 5]]), v)
+        >>> round(out["unit"], 3), round(out["text"], 3), out["n_text"]
+        (2.303, 2.303, 1)
+    """
+    import torch.nn.functional as F
+
+    from slamlm.data.interleave import token_modality
+
+    y = targets.reshape(-1)
+    nll = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y,
+                          ignore_index=ignore_index, reduction="none")
+    keep = y != ignore_index
+    kind = torch.from_numpy(token_modality(y.clamp(min=0).cpu().numpy(), vocab)).to(y.device)
+    out: dict[str, float] = {}
+    for code, name in enumerate(MODALITY_NAMES):
+        m = keep & (kind == code)
+        if m.any():
+            out[name] = float(nll[m].mean())
+            out[f"n_{name}"] = int(m.sum())
+    if keep.any():
+        out["all"] = float(nll[keep].mean())
+        out["n_all"] = int(keep.sum())
+    return out
+
+
+@torch.no_grad()
+def evaluate_modalities(model: torch.nn.Module, tokens: str | Path, split: str = "val",
+                        context: int = 1024, micro_batch: int = 8,
+                        max_windows: int | None = None) -> dict[str, float]:
+    """Per-modality validation loss of a model on packed (interleaved) token shards.
+
+    The training loop reports one loss; run this on a checkpoint to split it by token kind.
+    Token-weighted means over all windows (``max_windows`` caps the count).
+    """
+    from slamlm.data.shards import TokenShard
+    from slamlm.data.windows import PackedWindows, eval_batches
+
+    shard = TokenShard.open(tokens, split)
+    data = PackedWindows(shard, context, pad_last=True)
+    dev = next(model.parameters()).device
+    sums: dict[str, float] = {}
+    model.eval()
+    for mb in eval_batches(data, micro_batch, 0, 1, max_windows):
+        logits = model(torch.from_numpy(mb.input_ids).to(dev),
+                       doc_ids=torch.from_numpy(mb.doc_ids).to(dev))
+        part = per_modality_loss(logits, torch.from_numpy(mb.targets).to(dev), shard.vocab)
+        for name in (*MODALITY_NAMES, "all"):
+            if name in part:
+                n = part[f"n_{name}"]
+                sums[name] = sums.get(name, 0.0) + part[name] * n
+                sums[f"n_{name}"] = sums.get(f"n_{name}", 0) + n
+    return {k: (v / sums[f"n_{k}"] if not k.startswith("n_") else int(v))
+            for k, v in sums.items()}
