@@ -1,0 +1,104 @@
+"""Pick and run a vocoder: units (+ durations) -> waveform.
+
+``load_vocoder(spec, extractor_identity)``:
+
+- ``"mel"``: the weight-free :class:`~slamlm.generate.mel_inverse.MelInverter` (``mel`` units
+  only; reads the k-means centroids named by the identity);
+- ``"hifigan:PATH"``: a textlesslib/fairseq unit HiFi-GAN (``PATH`` = ``g_XXXXXXXX`` file or
+  its folder, ``config.json`` beside it);
+- ``"auto"``: ``mel`` for mel units, else an error asking for ``hifigan:PATH``.
+
+Every vocoder is called as ``voc(units, durations=None, reference=None) -> float32 wav`` and
+has ``sample_rate`` and ``name``. ``durations`` (run lengths) expand deduplicated units; without
+them a HiFi-GAN with a duration predictor predicts them, otherwise each unit is one frame.
+
+Example:
+    >>> # voc = load_vocoder("mel", meta["units"])
+    >>> # wav = voc(units, durations, reference=prompt_wav)
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+log = logging.getLogger(__name__)
+
+
+class HiFiGANVocoder:
+    """A :class:`~slamlm.generate.hifigan.CodeHiFiGAN` behind the common vocoder call."""
+
+    def __init__(self, path: str | Path, device: str | torch.device = "cpu", n_units: int | None = None):
+        from slamlm.generate.hifigan import load_code_hifigan
+
+        self.model = load_code_hifigan(path, device=device)
+        self.device = torch.device(device)
+        self.sample_rate = int(self.model.cfg.get("sampling_rate", 16000))
+        self.name = f"hifigan:{path}"
+        n_emb = int(self.model.cfg["num_embeddings"])
+        if n_units is not None and n_units > n_emb:
+            raise ValueError(f"{path}: vocoder knows {n_emb} units but the model uses {n_units} "
+                             f"(a vocoder for another k-means?)")
+
+    @torch.no_grad()
+    def __call__(self, units: np.ndarray, durations: np.ndarray | None = None,
+                 reference: np.ndarray | None = None) -> np.ndarray:
+        units = np.asarray(units, dtype=np.int64)
+        if units.size == 0:
+            return np.zeros(0, dtype=np.float32)
+        predict = durations is None and self.model.dur_predictor is not None
+        if durations is not None:
+            units = np.repeat(units, np.asarray(durations, dtype=np.int64))
+        code = torch.as_tensor(units, device=self.device)[None]
+        return self.model(code, dur_prediction=predict)[0].float().cpu().numpy()
+
+
+class MelVocoder:
+    """The weight-free mel inverse behind the common vocoder call."""
+
+    def __init__(self, identity: dict[str, Any], n_iter: int = 32):
+        from slamlm.generate.mel_inverse import MelInverter
+        from slamlm.units.encoders import load_encoder
+        from slamlm.units.kmeans import load_kmeans
+
+        path = identity.get("kmeans_path")
+        if not path:
+            raise ValueError("the mel vocoder needs the k-means centroids, but the unit identity "
+                             "has no kmeans_path")
+        km = load_kmeans(path)
+        if identity.get("kmeans_hash") and km.hash != identity["kmeans_hash"]:
+            raise ValueError(f"k-means {path} has hash {km.hash}, not {identity['kmeans_hash']} "
+                             f"the model was trained with")
+        self.inverter = MelInverter(km.centroids, load_encoder(identity["encoder"]), n_iter=n_iter)
+        self.sample_rate = self.inverter.sample_rate
+        self.name = "mel"
+
+    def __call__(self, units: np.ndarray, durations: np.ndarray | None = None,
+                 reference: np.ndarray | None = None) -> np.ndarray:
+        return self.inverter(units, durations, reference=reference)
+
+
+def load_vocoder(spec: str | None, extractor_identity: dict[str, Any],
+                 device: str | torch.device = "cpu") -> HiFiGANVocoder | MelVocoder:
+    """``"mel"``, ``"hifigan:PATH"`` or ``"auto"`` -> a vocoder for these units."""
+    spec = spec or "auto"
+    encoder = str(extractor_identity.get("encoder") or "")
+    is_mel = encoder == "mel" or encoder.startswith("mel:")
+    if spec == "auto":
+        if not is_mel:
+            raise ValueError(f"units from {encoder!r} need a unit HiFi-GAN: pass --vocoder "
+                             f"hifigan:PATH (a g_XXXXXXXX checkpoint with config.json beside it)")
+        spec = "mel"
+    if spec == "mel":
+        if not is_mel:
+            raise ValueError(f"--vocoder mel inverts mel units only; these units come from "
+                             f"{encoder!r}: pass --vocoder hifigan:PATH")
+        return MelVocoder(extractor_identity)
+    if spec.startswith("hifigan:"):
+        k = extractor_identity.get("k")
+        return HiFiGANVocoder(spec[len("hifigan:"):], device=device, n_units=int(k) if k else None)
+    raise ValueError(f"unknown vocoder {spec!r}: use mel, hifigan:PATH or auto")
