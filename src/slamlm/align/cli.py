@@ -32,16 +32,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from slamlm.align.runner import DPOConfig, run_dpo
-    from slamlm.config import build_config
+    from slamlm.config import build_config, load_yaml, merge_dicts
 
+    file_cfg: dict = {}
+    if args.config:  # a DPO-only file, or a recipe with a ``dpo:`` section
+        file_cfg = load_yaml(args.config)
+        if isinstance(file_cfg.get("dpo"), dict):
+            file_cfg = file_cfg["dpo"]
     base = {"checkpoint": args.checkpoint, "data": args.data, "out": args.out}
     for key in ("budget", "reference", "device"):
         if getattr(args, key):
             base[key] = getattr(args, key)
     if args.strict:
         base["strict"] = True
-    cfg = build_config(DPOConfig, base=base, overrides=args.overrides,
-                       config_file=args.config)
+    overrides = [o[4:] if o.startswith("dpo.") else o for o in args.overrides]
+    cfg = build_config(DPOConfig, base=merge_dicts(file_cfg, base), overrides=overrides)
     final = run_dpo(cfg)
     print(f"final checkpoint: {final}")
     return 0
