@@ -9,9 +9,10 @@ Example:
 
 from slamlm.model.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from slamlm.model.config import SpeechLMConfig, named_shape
+from slamlm.model.hf import export_hf, import_hf
 from slamlm.model.transformer import KVCache, SpeechLM
 
 __all__ = [
     "SpeechLMConfig", "SpeechLM", "KVCache", "named_shape", "save_checkpoint",
-    "load_checkpoint", "CheckpointError",
+    "load_checkpoint", "CheckpointError", "import_hf", "export_hf",
 ]
