@@ -181,11 +181,29 @@ def _kmeans_pp(x: torch.Tensor, k: int, gen: torch.Generator) -> torch.Tensor:
     return torch.stack(centers)
 
 
+def _lloyd(x: torch.Tensor, c: torch.Tensor, max_iter: int) -> torch.Tensor:
+    """Full-batch k-means iterations; stops when no label changes."""
+    prev = None
+    for _ in range(max_iter):
+        lab = nearest(x, c)
+        if prev is not None and torch.equal(lab, prev):
+            break
+        prev = lab
+        nb = torch.bincount(lab, minlength=c.shape[0]).float()
+        sums = torch.zeros_like(c).index_add_(0, lab, x)
+        hit = nb > 0
+        c[hit] = sums[hit] / nb[hit].unsqueeze(1)
+    return c
+
+
 @torch.no_grad()
 def fit_kmeans(x: torch.Tensor, k: int = 500, seed: int = 0, batch_size: int = 10_000,
                max_iter: int = 100, init_size: int = 20_000, encoder: str | None = None,
                layer: int | None = None, device: str | torch.device | None = None) -> KMeans:
-    """Mini-batch k-means (Sculley 2010) with k-means++ init; deterministic for a ``seed``."""
+    """Mini-batch k-means (Sculley 2010) with k-means++ init; deterministic for a ``seed``.
+
+    When all ``x`` fits in one mini-batch, plain Lloyd iterations run to convergence instead.
+    """
     device = torch.device(device or x.device)
     x = x.to(device, torch.float32)
     n = x.shape[0]
@@ -194,6 +212,9 @@ def fit_kmeans(x: torch.Tensor, k: int = 500, seed: int = 0, batch_size: int = 1
     gen = torch.Generator().manual_seed(seed)
     init_idx = torch.randperm(n, generator=gen)[: max(init_size, k)].to(device)
     c = _kmeans_pp(x[init_idx], k, gen)
+    if n <= batch_size:  # the whole sample fits one batch: exact Lloyd until labels settle
+        c = _lloyd(x, c, max_iter)
+        return KMeans(c.cpu(), encoder=encoder, layer=layer)
     counts = torch.zeros(k, device=device)
     for _ in range(max_iter):
         b = x[torch.randint(n, (min(batch_size, n),), generator=gen).to(device)]

@@ -86,11 +86,11 @@ def list_inputs(spec: str | Path) -> list[tuple[str, str]]:
             if "path" not in r:
                 raise ManifestError(f"{p} line {i}: record has no 'path'")
             path = Path(r["path"]) if Path(r["path"]).is_absolute() else p.parent / r["path"]
-            items.append((str(r.get("id") or record_id(path, None)), str(path)))
+            items.append((str(r.get("id") or record_id(path, p.parent)), str(path)))
     elif p.is_file() and p.suffix in (".txt", ".lst", ".list", ".scp"):
         lines = [ln.strip() for ln in p.read_text().splitlines() if ln.strip()]
         paths = [Path(ln) if Path(ln).is_absolute() else p.parent / ln for ln in lines]
-        items = [(record_id(q, None), str(q)) for q in paths]
+        items = [(record_id(q, p.parent), str(q)) for q in paths]
     else:
         items = [(record_id(q, spec), str(q)) for q in find_audio(spec)]
     seen: dict[str, str] = {}
