@@ -141,3 +141,22 @@ def test_group_norm_would_break_under_padding(tmp_path):
 def test_receptive_field_of_25hz_stack():
     assert receptive_field(K25, S25) == 720
     assert conv_frames(719, K25, S25) == 0 and conv_frames(720, K25, S25) == 1
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("norm", ["group", "layer"])
+def test_hubert_bf16_on_gpu_batches_like_alone(tmp_path, norm):
+    """bf16 on CUDA: units of a file batched with longer ones agree with it encoded alone."""
+    from slamlm.units.kmeans import fit_kmeans
+
+    folder = tiny_hubert(tmp_path, norm, stable=(norm == "layer"))
+    enc = HubertEncoder(folder, layer=3, device="cuda")
+    assert enc.dtype == torch.bfloat16
+    rng = np.random.default_rng(4)
+    wavs = [rng.standard_normal(n).astype(np.float32) * 0.1 for n in (16000, 30000, 48000)]
+    km = fit_kmeans(torch.cat(enc.features(wavs)).cpu(), k=8, seed=0, encoder=enc.id, layer=3)
+    ex = UnitExtractor(enc, km)
+    alone = np.concatenate([ex.encode([w])[0] for w in wavs])
+    batched = np.concatenate(ex.encode(wavs))
+    assert alone.shape == batched.shape
+    assert (alone == batched).mean() >= 0.98  # bf16 kernels may round differently per shape

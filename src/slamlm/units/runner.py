@@ -235,6 +235,11 @@ def run_units(cfg: UnitsConfig) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     rank, world = parse_shard(cfg.shard)
     items = list_inputs(cfg.input)
+    if cfg.device == "auto" and world > 1 and "LOCAL_RANK" in os.environ:
+        import torch
+
+        if torch.cuda.is_available():  # torchrun: one GPU per process
+            cfg = replace(cfg, device=f"cuda:{os.environ['LOCAL_RANK']}")
     kmeans_path = ensure_kmeans(cfg, items, out)
     cfg = replace(cfg, kmeans=str(kmeans_path))
     ex = UnitExtractor.load(cfg.encoder, kmeans_path, layer=cfg.layer, device=cfg.device,
