@@ -1,0 +1,109 @@
+"""Pluggable speech recognition for generative metrics: Whisper (transformers) or PocketSphinx.
+
+``load_asr(spec)``:
+
+- ``"pocketsphinx"`` (default offline): the ``pocketsphinx`` wheel's bundled US-English model;
+  ``"pocketsphinx:fast"`` skips the second (flat-lexicon) pass and lattice rescoring, ~2x faster;
+- ``"whisper"`` / ``"whisper:<hub id or folder>"``: ``openai/whisper-large-v3-turbo`` by default,
+  through ``transformers`` (needs the weights locally or hub access).
+
+Every ASR has ``transcribe(wavs: list[16 kHz float32 arrays]) -> list[str]`` (lower case, no
+punctuation) and ``name``.
+
+Example:
+    >>> normalize_text("Hello, World!  It's  fine.")
+    "hello world it's fine"
+    >>> # asr = load_asr("pocketsphinx"); asr.transcribe([wav])
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+WHISPER_DEFAULT = "openai/whisper-large-v3-turbo"
+SAMPLE_RATE = 16_000
+
+
+def normalize_text(text: str) -> str:
+    """Lower-case, drop punctuation except in-word apostrophes, collapse spaces."""
+    text = re.sub(r"\[[^\]]*\]|<[^>]*>", " ", text.lower())  # [noise], <sil> markers
+    text = re.sub(r"[^a-z0-9' ]+", " ", text)
+    text = re.sub(r"(?<![a-z0-9])'|'(?![a-z0-9])", " ", text)
+    return " ".join(text.split())
+
+
+class PocketSphinxASR:
+    """Offline ASR with the US-English model shipped in the ``pocketsphinx`` wheel."""
+
+    def __init__(self, fast: bool = False):
+        try:
+            from pocketsphinx import Decoder
+        except ImportError as e:
+            raise ImportError("pocketsphinx ASR needs: pip install 'slamlm[offline]'") from e
+        opts = {"fwdflat": False, "bestpath": False} if fast else {}
+        self.decoder = Decoder(samprate=SAMPLE_RATE, loglevel="FATAL", **opts)
+        self.name = "pocketsphinx:fast" if fast else "pocketsphinx"
+
+    def transcribe(self, wavs: Sequence[np.ndarray]) -> list[str]:
+        out = []
+        for wav in wavs:
+            pcm = (np.clip(np.asarray(wav, dtype=np.float32), -1, 1) * 32767).astype(np.int16)
+            self.decoder.start_utt()
+            self.decoder.process_raw(pcm.tobytes(), full_utt=True)
+            self.decoder.end_utt()
+            hyp = self.decoder.hyp()
+            out.append(normalize_text(hyp.hypstr if hyp is not None else ""))
+        return out
+
+
+class WhisperASR:
+    """Whisper through ``transformers`` (English, greedy), batched on ``device``."""
+
+    def __init__(self, model_id: str = WHISPER_DEFAULT, device: str = "cpu",
+                 batch_size: int = 8, language: str = "en"):
+        import torch
+        from transformers import AutoProcessor, WhisperForConditionalGeneration
+
+        self.device = torch.device(device)
+        dtype = torch.float16 if self.device.type == "cuda" else torch.float32
+        try:
+            self.processor = AutoProcessor.from_pretrained(model_id)
+            self.model = WhisperForConditionalGeneration.from_pretrained(model_id, dtype=dtype)
+        except (OSError, ValueError) as e:
+            raise RuntimeError(
+                f"Whisper {model_id!r} could not be loaded ({type(e).__name__}: {str(e)[:200]}); "
+                f"download it (unset HF_HUB_OFFLINE, or pass a local folder as "
+                f"--asr whisper:/path) or use --asr pocketsphinx offline"
+            ) from e
+        self.model = self.model.to(self.device).eval()
+        self.batch_size, self.language = batch_size, language
+        self.name = f"whisper:{model_id}"
+
+    def transcribe(self, wavs: Sequence[np.ndarray]) -> list[str]:
+        import torch
+
+        out: list[str] = []
+        for i in range(0, len(wavs), self.batch_size):
+            batch = [np.asarray(w, dtype=np.float32) for w in wavs[i: i + self.batch_size]]
+            feats = self.processor(batch, sampling_rate=SAMPLE_RATE, return_tensors="pt")
+            x = feats.input_features.to(self.device, self.model.dtype)
+            with torch.inference_mode():
+                ids = self.model.generate(x, language=self.language, task="transcribe")
+            out += [normalize_text(t) for t in self.processor.batch_decode(ids, skip_special_tokens=True)]
+        return out
+
+
+def load_asr(spec: str = "pocketsphinx", device: str = "cpu") -> PocketSphinxASR | WhisperASR:
+    """``pocketsphinx[:fast]`` or ``whisper[:<hub id or folder>]`` -> an ASR object."""
+    if spec in ("pocketsphinx", "pocketsphinx:fast"):
+        return PocketSphinxASR(fast=spec.endswith(":fast"))
+    if spec == "whisper" or spec.startswith("whisper:"):
+        return WhisperASR(spec.partition(":")[2] or WHISPER_DEFAULT, device=device)
+    raise ValueError(f"unknown ASR {spec!r}: use pocketsphinx, pocketsphinx:fast, whisper or "
+                     f"whisper:<hub id or folder>")

