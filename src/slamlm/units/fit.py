@@ -51,7 +51,9 @@ def sample_frames(ex: Any, items: list[tuple[str, str]], max_frames: int, seed: 
     order = rng.permutation(len(items))
     per_file = max(50, 2 * max_frames // max(len(items), 1))
     chunks, total = [], 0
-    for i in order:
+    from tqdm.auto import tqdm
+
+    for i in tqdm(order, desc="k-means sample", unit="file", disable=len(order) < 20):
         rid, path = items[i]
         try:
             wav = load_audio(path, min_seconds=ex.min_seconds)

@@ -162,6 +162,16 @@ class _AudioSet:
             return {"id": rid, "path": path, "error": f"cannot decode ({type(e).__name__}: {e})"}
 
 
+def _as_list(batch: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return batch
+
+
+def _one_thread(_worker: int) -> None:
+    import torch
+
+    torch.set_num_threads(1)  # decoders are single-threaded; leave the cores to the encoder
+
+
 def iter_decoded(items: list[tuple[str, str]], batches: list[list[int]], min_seconds: float,
                  num_workers: int) -> Iterator[list[dict[str, Any]]]:
     """Yield decoded batches in ``batches`` order (worker processes when num_workers > 0)."""
@@ -169,8 +179,8 @@ def iter_decoded(items: list[tuple[str, str]], batches: list[list[int]], min_sec
 
     ds = _AudioSet(items, min_seconds)
     loader = DataLoader(ds, batch_sampler=batches, num_workers=num_workers,
-                        collate_fn=lambda b: b, prefetch_factor=2 if num_workers else None,
-                        persistent_workers=False)
+                        collate_fn=_as_list, prefetch_factor=2 if num_workers else None,
+                        worker_init_fn=_one_thread if num_workers else None)
     yield from loader
 
 
