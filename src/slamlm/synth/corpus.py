@@ -51,6 +51,7 @@ class SynthConfig:
     pitch: int = 50
     pitch_jitter: int = 15
     strict: bool = False
+    deterministic: bool = True  # fork a pristine espeak-ng per utterance (identical samples)
 
 
 @dataclass(frozen=True)
@@ -77,11 +78,15 @@ def pick_voice(key: str, voices: Iterable[str], rate=175, rate_jitter=20, pitch=
 _BACKEND: Any = None
 
 
-def _worker_init(backend: str) -> None:
-    global _BACKEND
+def _make_backend(backend: str, deterministic: bool = True) -> Any:
     from slamlm.synth.tts import get_backend
 
-    _BACKEND = get_backend(backend)
+    return get_backend(backend, isolate=deterministic) if backend == "espeak" else get_backend(backend)
+
+
+def _worker_init(backend: str, deterministic: bool = True) -> None:
+    global _BACKEND
+    _BACKEND = _make_backend(backend, deterministic)
 
 
 def speak_job(job: Job, backend: Any = None) -> dict[str, Any]:
@@ -102,21 +107,19 @@ def speak_job(job: Job, backend: Any = None) -> dict[str, Any]:
 
 
 def render(jobs: list[Job], workers: int = 1, backend: str = "espeak",
-           desc: str = "synth") -> Iterator[dict[str, Any]]:
+           desc: str = "synth", deterministic: bool = True) -> Iterator[dict[str, Any]]:
     """Speak ``jobs`` (in worker processes when ``workers > 1``), yielding records in order."""
     from tqdm import tqdm
 
     if not jobs:
         return
     if workers <= 1:
-        from slamlm.synth.tts import get_backend
-
-        tts = get_backend(backend)
+        tts = _make_backend(backend, deterministic)
         for job in tqdm(jobs, desc=desc, unit="utt", disable=len(jobs) < 50):
             yield speak_job(job, tts)
         return
     ctx = mp.get_context("spawn")  # a fresh engine per worker (espeak-ng has global state)
-    with ctx.Pool(workers, initializer=_worker_init, initargs=(backend,)) as pool:
+    with ctx.Pool(workers, initializer=_worker_init, initargs=(backend, deterministic)) as pool:
         chunk = max(1, min(16, len(jobs) // (workers * 8)))
         it = pool.imap(speak_job, jobs, chunksize=chunk)
         yield from tqdm(it, total=len(jobs), desc=desc, unit="utt", disable=len(jobs) < 50)
@@ -168,7 +171,7 @@ def run_synth(cfg: SynthConfig) -> Path:
     todo = [j for j in jobs if j.id not in done and j.id not in failures.known()]
     log.info("synth: %d items, %d done, %d to speak", len(jobs), len(jobs) - len(todo), len(todo))
     with JsonlAppender(out / "manifest.partial.jsonl") as app:
-        for rec in render(todo, cfg.workers, cfg.backend, desc="synth stories"):
+        for rec in render(todo, cfg.workers, cfg.backend, "synth stories", cfg.deterministic):
             if "error" in rec:
                 failures.add(rec["id"], rec["path"], rec["error"])
                 continue
