@@ -60,7 +60,7 @@ def test_fit_learns_and_writes_checkpoint(tokens, tmp_path):
     vals = [r["val_loss"] for r in rows if "val_loss" in r]
     assert [r["step"] for r in train] == list(range(1, 25))
     assert np.mean([r["loss"] for r in train[-4:]]) < np.mean([r["loss"] for r in train[:4]]) - 0.3
-    assert len(vals) == 2 and vals[1] < vals[0] < np.log(43) + 0.5
+    assert len(vals) == 3 and vals[2] < vals[1] < vals[0] < np.log(43) + 0.5  # steps 0, 12, 24
     assert train[-1]["lr"] == pytest.approx(5e-5) and train[0]["lr"] < 3e-3
     assert all(r["skipped"] == 0 and r["tokens"] == r["step"] * 128 for r in train)
     state = read_state(last)

@@ -63,7 +63,6 @@ class TrainState:
     elapsed: float = 0.0
     skipped: int = 0
     data: dict[str, int] = field(default_factory=lambda: {"epoch": 0, "step": 0})
-    best_val: float | None = None
 
 
 def fit(cfg: PretrainConfig) -> Path:
@@ -109,6 +108,10 @@ def _fit(cfg: PretrainConfig, info: DistInfo) -> Path:
              _n_params(model) / 1e6, len(sampler.data), t.batch_size, t.micro_batch, accum,
              info.world, "bf16" if amp else "fp32", " + compile" if use_compile else "")
 
+    val: tuple[int, float] = (-1, math.nan)  # (step, loss) of the latest validation
+    if t.eval_every and state.step == 0:  # the starting point of the validation curve
+        val = (0, evaluate(wrapped, val_data, t, info, amp))
+        _emit({"step": 0, "val_loss": val[1]}, metrics)
     loss_acc = torch.zeros((), device=info.device)  # summed over the log interval
     norm_acc = torch.zeros((), device=info.device)
     bad_run = torch.zeros((), device=info.device)  # NaN/inf steps in a row
@@ -156,26 +159,22 @@ def _fit(cfg: PretrainConfig, info: DistInfo) -> Path:
             loss_acc.zero_()
             norm_acc.zero_()
             last_log, last_log_step = time.time(), state.step
-        if t.eval_every and state.step % t.eval_every == 0 and not _ending(state, t, start, budget):
-            _emit({"step": state.step, "val_loss": evaluate(wrapped, val_data, t, info, amp)}, metrics)
+        if t.eval_every and state.step % t.eval_every == 0 and state.step != t.max_steps:
+            val = (state.step, evaluate(wrapped, val_data, t, info, amp))
+            _emit({"step": state.step, "val_loss": val[1]}, metrics)
         if t.ckpt_every and state.step % t.ckpt_every == 0:
             state.skipped = skipped0 + int(bad_total.item())
             last = _save(cfg, state, model, opt, meta, info, sharded, start)
 
     state.skipped = skipped0 + int(bad_total.item())
-    _emit({"step": state.step, "val_loss": evaluate(wrapped, val_data, t, info, amp),
-           "final": True}, metrics)
+    if val[0] != state.step:
+        val = (state.step, evaluate(wrapped, val_data, t, info, amp))
+    _emit({"step": state.step, "val_loss": val[1], "final": True}, metrics)
     if last is None or last.name != ckpt.ckpt_name(state.step):
         last = _save(cfg, state, model, opt, meta, info, sharded, start)
     if metrics:
         metrics.close()
     return last
-
-
-def _ending(state: TrainState, t: Any, start: float, budget: float | None) -> bool:
-    """True when the loop will stop before another step (the final evaluation follows)."""
-    p = progress(state.step, t.max_steps, time.time() - start, budget)
-    return p >= 1.0 or bool(t.stop_at_step and state.step >= t.stop_at_step)
 
 
 def _loss(wrapped: nn.Module, mb: MicroBatch, device: torch.device, amp: torch.dtype | None,
