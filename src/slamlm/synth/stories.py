@@ -284,7 +284,21 @@ def story_text(index: int, seed: int = 0) -> str:
 
 
 def split_sentences(text: str) -> list[str]:
-    return [s for s in re.split(r"(?<=[.!?])\s+(?=[A-Z\"])", text.strip()) if s]
+    """Split after . ! ? (and a closing quote), never inside a quotation.
+
+    Example:
+        >>> split_sentences('He said, "Hi! Go." Then he left.')
+        ['He said, "Hi! Go."', 'Then he left.']
+    """
+    text = text.strip()
+    out, start = [], 0
+    for m in re.finditer(r"[.!?]\"?\s+(?=[A-Z\"])", text):
+        head = text[start:m.end()]
+        if head.count('"') % 2 == 0:
+            out.append(head.strip())
+            start = m.end()
+    tail = text[start:].strip()
+    return out + ([tail] if tail else [])
 
 
 def read_user_text(path: str | Path) -> list[str]:
