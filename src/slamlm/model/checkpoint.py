@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from pathlib import Path
@@ -122,7 +123,9 @@ def load_checkpoint(
     wpath = folder / WEIGHTS
     if not wpath.is_file():
         raise CheckpointError(f"{wpath}: missing weights file")
-    with torch.device("meta"):
+    # native models are built on the meta device (no wasted init); HF ones may hold
+    # non-persistent buffers (rotary tables) that must be real
+    with torch.device("meta") if cfg.family != "hf" else contextlib.nullcontext():
         model = build_model(cfg)
     state = load_file(str(wpath))
     _load_state(model, state, wpath)
