@@ -22,7 +22,10 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-DEFAULT_ROW_LEN = 2048  # packed row length (tokens); longer sequences get a row of their own
+# packed row length (tokens); longer sequences get a row of their own. Short rows on CPU: the
+# SDPA fallback masks a dense (T, T) block per row (bench/eval_throughput.py: 256 is the best
+# of 128..2048 there); on GPU FlexAttention skips masked blocks, so rows can be long.
+DEFAULT_ROW_LEN = {"cpu": 256, "cuda": 1024}
 
 
 def pack_rows(lengths: Sequence[int], row_len: int) -> list[list[int]]:
@@ -113,8 +116,8 @@ def token_logprobs(
 ) -> list[np.ndarray]:
     """log p(token_t | tokens_<t) for t >= 1 of each sequence, in input order (no grad).
 
-    ``max_tokens`` bounds the padded tokens of one forward; ``row_len`` (default
-    ``min(max_tokens, 2048)``, at least the longest sequence) is the packed row length. On a
+    ``max_tokens`` bounds the padded tokens of one forward; ``row_len`` (default 256 on CPU,
+    1024 on GPU, capped by ``max_tokens``, at least the longest sequence) is the row length. On a
     CUDA model the forward runs under bf16 autocast; log-softmax is always fp32.
     """
     seqs = [np.asarray(s, dtype=np.int64).reshape(-1) for s in sequences]
@@ -127,7 +130,8 @@ def token_logprobs(
     if not todo:
         return out  # type: ignore[return-value]
     longest = max(lengths[i] for i in todo)
-    row_len = max(longest, row_len or min(max_tokens, DEFAULT_ROW_LEN))
+    default = DEFAULT_ROW_LEN.get(_model_device(model).type, 1024)
+    row_len = max(longest, row_len or min(max_tokens, default))
     rows = [[todo[j] for j in row] for row in pack_rows([lengths[i] for i in todo], row_len)]
     batches = _batch_rows(rows, lengths, max_tokens)
     was_training = getattr(model, "training", False)
