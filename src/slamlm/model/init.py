@@ -1,0 +1,190 @@
+"""TWIST init (a text LM's transformer + unit embeddings) and random init from a named shape.
+
+TWIST keeps every transformer weight of the text LM and replaces the embedding matrix and
+LM head by the unit vocabulary (:class:`slamlm.vocab.UnitVocab`); RoPE theta is set to 10k
+(the Slam recipe) and dropout is 0. The new rows are initialised by ``embed_init``:
+
+- ``stats`` (default): each row ~ N(mean, diag(std^2)) of the text embedding rows (per-dim
+  mean and std), so unit rows have the norms and offsets the transformer expects;
+- ``mean``: the text embedding mean + 0.1 * per-dim std noise (rows start nearly equal);
+- ``random``: N(0, initializer_range), as for a model trained from scratch.
+
+An untied head is initialised the same way from the text LM's head. Seeded, so the same
+command gives the same weights.
+
+Example:
+    $ slam init HuggingFaceTB/SmolLM2-135M --out run/init --units 500
+    $ slam init --shape slam-358m --out run/init_random      # no TWIST
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+
+from slamlm.config import dump_config, to_dict
+from slamlm.io import atomic_dir
+from slamlm.model.checkpoint import CONFIG, WEIGHTS, read_meta, write_checkpoint_files
+from slamlm.model.config import named_shape
+from slamlm.model.transformer import SpeechLM
+from slamlm.vocab import UnitVocab
+
+log = logging.getLogger(__name__)
+
+EmbedInit = Literal["stats", "mean", "random"]
+
+
+@dataclass(frozen=True)
+class InitConfig:
+    """``slam init``: ``text_lm`` (folder, hub id or .gguf) for TWIST, else ``shape``."""
+
+    out: str = "run/init"
+    text_lm: str = ""
+    gguf_file: str = ""
+    shape: str = "slam-358m"
+    units: int = 500
+    embed_init: EmbedInit = "stats"
+    seed: int = 0
+    rope_theta: float = 10000.0
+    units_identity: str = ""
+    force: bool = False
+
+
+def init_rows(text: Tensor, n: int, method: str, gen: torch.Generator, std: float = 0.02) -> Tensor:
+    """``n`` new embedding rows (n, C) from the text rows (V, C); see module docstring."""
+    text = text.detach().float()
+    mean, sd = text.mean(0), text.std(0)
+    noise = torch.randn(n, text.shape[1], generator=gen)
+    if method == "stats":
+        return mean + sd * noise
+    if method == "mean":
+        return mean + 0.1 * sd * noise
+    if method == "random":
+        return std * noise
+    raise ValueError(f"embed_init must be stats, mean or random, got {method!r}")
+
+
+def _zero_dropout(hf: nn.Module) -> None:
+    for mod in hf.modules():
+        if isinstance(mod, nn.Dropout):
+            mod.p = 0.0
+    for key, value in hf.config.to_dict().items():
+        if ("dropout" in key or "pdrop" in key) and isinstance(value, float):
+            setattr(hf.config, key, 0.0)
+
+
+def _twist_native(text: SpeechLM, vocab: UnitVocab, method: str, gen: torch.Generator,
+                  rope_theta: float) -> SpeechLM:
+    cfg = dataclasses.replace(text.config, vocab_size=vocab.size, rope_theta=rope_theta)
+    with torch.device("meta"):
+        model = SpeechLM(cfg)
+    state = {k: v for k, v in text.state_dict().items()
+             if not k.startswith(("model.embed_tokens.", "lm_head."))}
+    dtype = text.model.embed_tokens.weight.dtype
+    state["model.embed_tokens.weight"] = init_rows(
+        text.model.embed_tokens.weight, vocab.size, method, gen, cfg.initializer_range).to(dtype)
+    if not cfg.tie_embeddings:
+        state["lm_head.weight"] = init_rows(
+            text.lm_head.weight, vocab.size, method, gen, cfg.initializer_range).to(dtype)
+    model.load_state_dict(state, strict=not cfg.tie_embeddings, assign=True)
+    model.tie_weights()
+    return model.eval()
+
+
+def _twist_generic(hf: nn.Module, vocab: UnitVocab, method: str, gen: torch.Generator):
+    from slamlm.model.generic import GenericSpeechLM
+
+    std = float(getattr(hf.config, "initializer_range", 0.02))
+    old_in = hf.get_input_embeddings().weight.detach().clone()
+    old_out = hf.get_output_embeddings().weight.detach().clone()
+    hf.resize_token_embeddings(vocab.size)
+    with torch.no_grad():
+        hf.get_input_embeddings().weight.copy_(init_rows(old_in, vocab.size, method, gen, std))
+        if hf.get_output_embeddings().weight is not hf.get_input_embeddings().weight:
+            hf.get_output_embeddings().weight.copy_(init_rows(old_out, vocab.size, method, gen, std))
+    _zero_dropout(hf)
+    for name in ("pad_token_id", "bos_token_id", "eos_token_id"):
+        setattr(hf.config, name, getattr(vocab, name.replace("_token", "")))
+    return GenericSpeechLM(hf.eval())
+
+
+def twist_init(text_lm: str | Path | nn.Module, vocab: UnitVocab, method: str = "stats",
+               seed: int = 0, rope_theta: float = 10000.0, gguf_file: str | None = None
+               ) -> tuple[nn.Module, dict[str, Any]]:
+    """Text LM -> SpeechLM over ``vocab`` (native for Llama/Qwen2 families, else generic).
+
+    Returns ``(model, init_meta)``. ``text_lm`` may be a folder, hub id, ``.gguf`` path or
+    a loaded transformers model.
+    """
+    from slamlm.model.hf import NATIVE_TYPES, import_hf, load_hf_model
+
+    hf = text_lm if isinstance(text_lm, nn.Module) else load_hf_model(text_lm, gguf_file or None)
+    gen = torch.Generator().manual_seed(seed)
+    src_vocab = int(hf.config.vocab_size)
+    if hf.config.model_type in NATIVE_TYPES:
+        model = _twist_native(import_hf(hf), vocab, method, gen, rope_theta)
+    else:
+        log.warning("%s is not Llama/Qwen2-family: using the (slower) generic HF path",
+                    hf.config.model_type)
+        model = _twist_generic(hf, vocab, method, gen)
+    source = getattr(hf, "name_or_path", "") if isinstance(text_lm, nn.Module) else str(text_lm)
+    meta = {"kind": "twist", "source": str(source), "gguf_file": gguf_file or "",
+            "source_model_type": hf.config.model_type, "source_vocab_size": src_vocab,
+            "embed_init": method, "seed": seed, "rope_theta": rope_theta}
+    return model, meta
+
+
+def random_init(shape: str, vocab: UnitVocab, seed: int = 0, rope_theta: float = 10000.0
+                ) -> tuple[SpeechLM, dict[str, Any]]:
+    """A randomly initialised SpeechLM of a named shape (the no-TWIST baseline)."""
+    torch.manual_seed(seed)
+    model = SpeechLM(named_shape(shape, vocab_size=vocab.size, rope_theta=rope_theta))
+    return model.eval(), {"kind": "random", "shape": shape, "seed": seed, "rope_theta": rope_theta}
+
+
+def _read_identity(path: str) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: units identity file does not exist")
+    try:
+        d = json.loads(p.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{p}: not valid JSON ({e})") from e
+    d = d.get("units", d) if isinstance(d, dict) else d  # a checkpoint config.json works too
+    if not isinstance(d, dict) or "encoder" not in d:
+        raise ValueError(f"{p}: expected a unit extractor identity with an 'encoder' key")
+    return d
+
+
+def run_init(cfg: InitConfig) -> Path:
+    """Write the initial checkpoint folder ``cfg.out`` (skips when already done)."""
+    out = Path(cfg.out)
+    if (out / CONFIG).is_file() and (out / WEIGHTS).is_file() and not cfg.force:
+        done = read_meta(out).get("init", {}).get("config")
+        if done == to_dict(dataclasses.replace(cfg, force=False)):
+            log.info("%s already initialised with this config; skipping", out)
+            return out
+        raise ValueError(f"{out} already holds a checkpoint made with another init config; "
+                         "pass --force to replace it or choose another --out")
+    vocab = UnitVocab(n_units=cfg.units)
+    units = _read_identity(cfg.units_identity) if cfg.units_identity else {}
+    if cfg.text_lm:
+        model, init = twist_init(cfg.text_lm, vocab, cfg.embed_init, cfg.seed, cfg.rope_theta,
+                                 cfg.gguf_file or None)
+    else:
+        model, init = random_init(cfg.shape, vocab, cfg.seed, cfg.rope_theta)
+    init["config"] = to_dict(dataclasses.replace(cfg, force=False))
+    meta = {"vocab": vocab.to_dict(), "units": units, "init": init}
+    with atomic_dir(out) as tmp:
+        write_checkpoint_files(model, meta, tmp)
+        dump_config(cfg, tmp / "config.yaml")
+    log.info("wrote %s (%s init, %.1fM params, vocab %d)", out, init["kind"],
+             model.num_params() / 1e6, vocab.size)
+    return out
