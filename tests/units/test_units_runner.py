@@ -190,3 +190,34 @@ def test_plan_batches_respects_budget_longest_first():
     assert sorted(i for b in batches for i in b) == [0, 1, 2, 3, 4]
     assert batches[0][0] == 1
     assert all(secs[b[0]] * len(b) <= 8.0 or len(b) == 1 for b in batches)
+
+
+def test_hubert_encoder_through_the_runner(tmp_path):
+    """A (tiny random) HuBERT folder end to end: fit-kmeans, extract, layer-mismatch refusal."""
+    from transformers import HubertConfig, HubertModel
+
+    cfg = HubertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                       intermediate_size=64, conv_dim=(8,) * 8, conv_kernel=(10, 3, 3, 3, 3, 2, 2, 2),
+                       conv_stride=(5, 2, 2, 2, 2, 2, 2, 2), num_conv_pos_embeddings=16,
+                       num_conv_pos_embedding_groups=2)
+    torch.manual_seed(0)
+    HubertModel(cfg).save_pretrained(tmp_path / "hub")
+    src = tmp_path / "in"
+    src.mkdir()
+    for i, sec in enumerate((1.0, 1.6, 2.2)):
+        speechlike(src / f"h{i}.wav", sec, seed=i)
+    enc = f"hubert:{tmp_path / 'hub'}"
+    km = tmp_path / "km.safetensors"
+    slam_units("fit-kmeans", str(src), "--out", str(km), "--encoder", enc, "--layer", "2",
+               "--k", "6", "--device", "cpu")
+    out = tmp_path / "out"
+    slam_units("extract", str(src), "--out", str(out), "--encoder", enc, "--layer", "2",
+               "--kmeans", str(km), "--num-workers", "0", "--batch-seconds", "10")
+    recs = {r["id"]: r for r in read_units(out)}
+    # conv formula of the 25 Hz stack: (n - 720) // 640 + 1
+    assert [recs[f"h{i}"]["n_frames"] for i in range(3)] == [24, 39, 54]
+    assert all(sum(r["durations"]) == r["n_frames"] and max(r["units"]) < 6 for r in recs.values())
+    assert recs["h0"]["encoder"] == enc
+    with pytest.raises(ValueError, match="layer 2 dim 32; this encoder is .* layer 1"):
+        run_units(UnitsConfig(input=str(src), out=str(tmp_path / "o2"), encoder=enc, layer=1,
+                              kmeans=str(km), num_workers=0))

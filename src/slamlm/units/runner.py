@@ -262,10 +262,14 @@ def run_units(cfg: UnitsConfig) -> Path:
                          f"{ident['kmeans_hash']}: use another --out or the same --kmeans")
     if rank == 0:
         dump_config(cfg, out / "config.yaml")
+    summary_path.unlink(missing_ok=True)  # present again only once this run finishes
     failures = FailureLog(fail_path, stage="units", strict=cfg.strict)
     mine = [it for it in items if shard_of(it[0], world) == rank]
     todo = [it for it in mine if it[0] not in done and it[0] not in failures.known()]
     skipped = len(mine) - len(todo)
+    if failures.known():
+        log.info("%d inputs failed in an earlier run and are skipped (fix them and delete %s "
+                 "to retry)", len(failures.known()), fail_path)
     stats = _extract(ex, ident, todo, cfg, units_path, failures)
     _finish(cfg, out, units_path, summary_path, fail_path, rank, world, stats, skipped)
     return out
