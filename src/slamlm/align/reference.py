@@ -54,8 +54,10 @@ def pair_logps(model: torch.nn.Module, pairs: Sequence[PreferencePair], row_toke
 
 @torch.no_grad()
 def compute_logps(model: torch.nn.Module, pairs: Sequence[PreferencePair],
-                  max_tokens: int = 8192, device: torch.device | str = "cpu") -> np.ndarray:
-    """(N, 2) float32 [chosen, rejected] log-probs, packing up to ``max_tokens`` per forward."""
+                  max_tokens: int = 8192, device: torch.device | str = "cpu",
+                  row_tokens: int = 1024) -> np.ndarray:
+    """(N, 2) float32 [chosen, rejected] log-probs: up to ``max_tokens`` tokens per forward,
+    packed in rows of ``row_tokens`` (attention cost grows with the row length squared)."""
     from tqdm import tqdm
 
     was_training = model.training
@@ -66,7 +68,7 @@ def compute_logps(model: torch.nn.Module, pairs: Sequence[PreferencePair],
     groups = list(chunk_by_tokens(pair_len, max_tokens))
     for group in tqdm(groups, desc="reference log-probs", disable=len(groups) < 20):
         idx = [2 * i + k for i in group for k in (0, 1)]
-        batch = pack_rows([seqs[j] for j in idx], [starts[j] for j in idx], max_tokens)
+        batch = pack_rows([seqs[j] for j in idx], [starts[j] for j in idx], row_tokens)
         out[idx] = sequence_logps(model, batch.to(device)).cpu().numpy()
     model.train(was_training)
     return out.reshape(-1, 2)
@@ -112,13 +114,13 @@ def load_cached(cache_dir: str | Path, pairs: Sequence[PreferencePair], ref_hash
 
 def reference_logps(model: torch.nn.Module, pairs: Sequence[PreferencePair],
                     cache_dir: str | Path, ref_hash: str, max_tokens: int = 8192,
-                    device: torch.device | str = "cpu") -> np.ndarray:
+                    device: torch.device | str = "cpu", row_tokens: int = 1024) -> np.ndarray:
     """Cached reference log-probs (N, 2): loaded when fresh, else computed and stored."""
     cached = load_cached(cache_dir, pairs, ref_hash)
     if cached is not None:
         log.info("reference log-probs of %d pairs loaded from %s", len(pairs), cache_dir)
         return cached
-    arr = compute_logps(model, pairs, max_tokens=max_tokens, device=device)
+    arr = compute_logps(model, pairs, max_tokens, device, row_tokens)
     cache_dir = Path(cache_dir)
     buf = io.BytesIO()
     np.save(buf, arr)

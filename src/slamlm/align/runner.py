@@ -57,7 +57,7 @@ class DPOConfig:
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     batch_pairs: int = 16
-    row_tokens: int = 4096  # packed row length of the policy forward
+    row_tokens: int = 1024  # packed row length (dense doc-masked attention: keep short)
     epochs: float = 1.0  # sets max_steps when it is 0
     max_steps: int = 0
     budget: str = ""  # wall-clock budget, e.g. 30m (progress = max(steps, time))
@@ -164,7 +164,7 @@ def heldout_metrics(model: torch.nn.Module, held: list[PreferencePair], ref: np.
                     cfg: DPOConfig, device: torch.device) -> dict[str, float]:
     """Policy vs reference on held-out pairs: reward accuracy / margin and log-probs."""
     with _autocast(device, cfg.amp):
-        lp = compute_logps(model, held, max_tokens=cfg.ref_max_tokens, device=device)
+        lp = compute_logps(model, held, cfg.ref_max_tokens, device, cfg.row_tokens)
     t = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float64))  # noqa: E731
     _, m = dpo_loss(t(lp[:, 0]), t(lp[:, 1]), t(ref[:, 0]), t(ref[:, 1]), beta=cfg.beta)
     keep = ("loss", "reward_accuracy", "reward_margin", "logp_chosen", "logp_rejected")
@@ -217,7 +217,8 @@ def _prepare(cfg: DPOConfig) -> dict[str, Any]:
     for name, part in (("train", train), ("heldout", held)):
         with _autocast(device, cfg.amp):  # held-out packed as the held-out eval packs it
             ref[name] = reference_logps(ref_model, part, out / "reference" / name, ref_hash,
-                                        cfg.ref_max_tokens, device) if part else np.zeros((0, 2))
+                                        cfg.ref_max_tokens, device, cfg.row_tokens
+                                        ) if part else np.zeros((0, 2))
     del ref_model
     log.info("%d train / %d held-out pairs; reference log-probs ready", len(train), len(held))
     return {"out": out, "device": device, "meta": meta, "train": train, "held": held,
