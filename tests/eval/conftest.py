@@ -5,7 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from eval_helpers import LEX_HEADER, SYN_HEADER, write_gold, write_wav
+
+# the CPU is shared: one thread avoids OpenMP contention (several times faster here)
+torch.set_num_threads(1)
 
 
 @pytest.fixture

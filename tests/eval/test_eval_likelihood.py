@@ -11,7 +11,7 @@ V = 23
 @pytest.fixture(scope="module")
 def model():
     torch.manual_seed(0)
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     m = SpeechLM(named_shape("tiny", vocab_size=V))
     # bigger weights than the default init so log-probs differ clearly between tokens
     with torch.no_grad():

@@ -24,7 +24,7 @@ K = 16
 def ckpt(tmp_path_factory):
     """A tiny SpeechLM checkpoint whose meta names a mel + random k-means extractor."""
     torch.manual_seed(0)
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     d = tmp_path_factory.mktemp("ckpt")
     km = KMeans(torch.randn(K, 80) * 2, encoder="mel", layer=0)
     save_kmeans(km, d / "km.safetensors")

@@ -40,3 +40,9 @@ def test_summarize_breakdown():
     assert s["accuracy_sum"] == 0.25
     assert s["breakdown"]["type"]["x"] == {"n_pairs": 2, "accuracy_mean": 0.5, "accuracy_sum": 0.0}
     assert s["breakdown"]["type"]["y"]["accuracy_sum"] == 0.5
+
+
+def test_summarize_no_pairs_gives_none():
+    s = summarize([], ["type"])
+    assert s["n_pairs"] == 0 and s["accuracy"] is None and s["accuracy_sum"] is None
+    assert s["breakdown"] == {"type": {}}

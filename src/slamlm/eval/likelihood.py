@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 # SDPA fallback masks a dense (T, T) block per row (bench/eval_throughput.py: 256 is the best
 # of 128..2048 there); on GPU FlexAttention skips masked blocks, so rows can be long.
 DEFAULT_ROW_LEN = {"cpu": 256, "cuda": 1024}
+WIDTH_MULTIPLE = 128
 
 
 def pack_rows(lengths: Sequence[int], row_len: int) -> list[list[int]]:
@@ -85,7 +86,10 @@ def _forward_batch(model, batch: list[list[int]], seqs: list[np.ndarray], pad_id
     """One packed forward; returns (sequence index, log-probs of tokens 1..n-1) pairs."""
     import torch
 
+    device = _model_device(model)
     width = max(sum(len(seqs[i]) for i in row) for row in batch)
+    if device.type == "cuda":  # few distinct shapes: compiled attention kernels get reused
+        width = -(-width // WIDTH_MULTIPLE) * WIDTH_MULTIPLE
     ids = np.full((len(batch), width), pad_id, dtype=np.int64)
     docs = np.zeros((len(batch), width), dtype=np.int64)
     spans = []
@@ -98,7 +102,6 @@ def _forward_batch(model, batch: list[list[int]], seqs: list[np.ndarray], pad_id
             spans.append((i, r, start, n))
             start += n
         docs[r, start:] = len(row)  # padding is a document of its own
-    device = _model_device(model)
     input_ids = torch.from_numpy(ids).to(device)
     doc_ids = torch.from_numpy(docs).to(device)
     use_bf16 = device.type == "cuda"

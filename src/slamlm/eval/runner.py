@@ -176,11 +176,15 @@ def run_eval(cfg: EvalConfig) -> Path:
         summary.update(kind=bench.kind, path=str(bench.root), n_skipped=len(skipped),
                        seconds=round(time.perf_counter() - t0, 3))
         results["benchmarks"][name] = summary
-        log.info("%s: %d pairs, accuracy %.4f (mean) / %.4f (sum)", name, summary["n_pairs"],
-                 summary["accuracy_mean"], summary["accuracy_sum"])
+        log.info("%s: %d pairs, accuracy %s (mean) / %s (sum)", name, summary["n_pairs"],
+                 _pct(summary["accuracy_mean"]), _pct(summary["accuracy_sum"]))
     if failures.count:
         log.warning("%d files could not be encoded: see %s", failures.count, failures.path)
     return atomic_write_json(cfg.out / "results.json", results)
+
+
+def _pct(x: float | None, digits: int = 2) -> str:
+    return "n/a" if x is None else f"{100 * x:.{digits}f}%"
 
 
 def format_table(results: dict[str, Any]) -> str:
@@ -188,12 +192,12 @@ def format_table(results: dict[str, Any]) -> str:
     head = f"{'bench':<12} {'kind':<18} {'pairs':>7} {'acc(mean)':>10} {'acc(sum)':>9} {'chance':>7}"
     lines = [head, "-" * len(head)]
     for name, d in results.get("benchmarks", {}).items():
-        lines.append(f"{name:<12} {d['kind']:<18} {d['n_pairs']:>7} {100 * d['accuracy_mean']:>9.2f}%"
-                     f" {100 * d['accuracy_sum']:>8.2f}% {100 * d['chance']:>6.1f}%")
+        lines.append(f"{name:<12} {d['kind']:<18} {d['n_pairs']:>7} {_pct(d['accuracy_mean']):>10}"
+                     f" {_pct(d['accuracy_sum']):>9} {_pct(d['chance'], 1):>7}")
         for field_name, groups in d.get("breakdown", {}).items():
             for g, s in groups.items():
                 lines.append(f"  {field_name}={g:<20.20} {'':<5} {s['n_pairs']:>7} "
-                             f"{100 * s['accuracy_mean']:>9.2f}% {100 * s['accuracy_sum']:>8.2f}%")
+                             f"{_pct(s['accuracy_mean']):>10} {_pct(s['accuracy_sum']):>9}")
     lines.append(f"primary metric: accuracy({results.get('primary', PRIMARY)}), "
                  f"length-normalised log-prob")
     return "\n".join(lines)

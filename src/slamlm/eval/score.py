@@ -55,11 +55,16 @@ def accuracy(scores: Sequence[float], keys: Sequence[str] | None = None) -> floa
     return float(np.mean([np.mean(v) for v in per_key.values()]))
 
 
+def _finite(x: float) -> float | None:
+    return None if np.isnan(x) else x
+
+
 def summarize(records: list[dict[str, Any]], breakdown: Sequence[str] = ()) -> dict[str, Any]:
     """Accuracy per variant (key-averaged), pair/key counts and per-group breakdowns.
 
     Keys: ``accuracy`` (the primary, mean variant), ``accuracy_mean``, ``accuracy_sum``,
-    ``n_pairs``, ``n_keys``, ``chance``, ``primary``, ``breakdown[field][group]``.
+    ``n_pairs``, ``n_keys``, ``chance``, ``primary``, ``breakdown[field][group]``; an
+    accuracy is None when no pair could be scored.
 
     ``records`` are per-pair dicts with ``key``, ``group`` and ``score_mean``/``score_sum``.
     """
@@ -69,7 +74,8 @@ def summarize(records: list[dict[str, Any]], breakdown: Sequence[str] = ()) -> d
         "n_keys": len(set(keys)),
         "chance": CHANCE,
         "primary": PRIMARY,
-        **{f"accuracy_{v}": accuracy([r[f"score_{v}"] for r in records], keys) for v in VARIANTS},
+        **{f"accuracy_{v}": _finite(accuracy([r[f"score_{v}"] for r in records], keys))
+           for v in VARIANTS},
         "breakdown": {},
     }
     out["accuracy"] = out[f"accuracy_{PRIMARY}"]
