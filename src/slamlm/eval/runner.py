@@ -196,7 +196,8 @@ def format_table(results: dict[str, Any]) -> str:
                      f" {_pct(d['accuracy_sum']):>9} {_pct(d['chance'], 1):>7}")
         for field_name, groups in d.get("breakdown", {}).items():
             for g, s in groups.items():
-                lines.append(f"  {field_name}={g:<20.20} {'':<5} {s['n_pairs']:>7} "
+                label = f"  {field_name}={g}"
+                lines.append(f"{label:<31.31} {s['n_pairs']:>7} "
                              f"{_pct(s['accuracy_mean']):>10} {_pct(s['accuracy_sum']):>9}")
     lines.append(f"primary metric: accuracy({results.get('primary', PRIMARY)}), "
                  f"length-normalised log-prob")
