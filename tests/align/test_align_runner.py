@@ -23,7 +23,7 @@ def toy(tmp_path):
     """Chosen continues the prompt's counting pattern (a, a+1, ...); rejected is random."""
     rng = np.random.default_rng(0)
     recs = []
-    for i in range(240):
+    for i in range(160):
         a = int(rng.integers(10))
         pat = [(a + k) % 10 for k in range(12)]
         recs.append({"id": f"t{i}", "prompt_units": pat[:6], "chosen_units": pat[6:],
@@ -39,7 +39,7 @@ def toy(tmp_path):
 
 def _cfg(tmp_path, data, init, **kw):
     base = dict(checkpoint=str(init), data=str(data), out=str(tmp_path / "run"), lr=1e-3,
-                batch_pairs=16, heldout_fraction=0.15, eval_every=10, log_every=5,
+                batch_pairs=16, heldout_fraction=0.2, eval_every=10, log_every=5,
                 warmup=0.0, threads=1, save_every=10)
     return build_config(DPOConfig, base={**base, **kw})
 
@@ -70,7 +70,7 @@ def test_toy_preferences_learned_and_heldout_margin_grows(toy):
     fails = [json.loads(x) for x in (run / "failures.jsonl").read_text().splitlines()]
     assert [f["id"] for f in fails] == ["broken"] and "unit 99" in fails[0]["reason"]
     summary = json.loads((run / "data_summary.json").read_text())
-    assert summary["n_pairs"] == 240 and summary["n_failed"] == 1
+    assert summary["n_pairs"] == 160 and summary["n_failed"] == 1
     # final checkpoint: loadable, trained, carries vocab/units
     assert final.name == "step_00000020" and (run / "final.txt").read_text().strip() == final.name
     model, meta = load_checkpoint(final)
@@ -86,26 +86,26 @@ def test_resume_after_interruption_matches_uninterrupted(toy):
     import shutil
 
     tmp_path, data, init = toy
-    kw = dict(max_steps=8, eval_every=100, save_every=3, heldout_fraction=0.0)
+    kw = dict(max_steps=6, eval_every=100, save_every=2, heldout_fraction=0.0, batch_pairs=8)
     straight = run_dpo(_cfg(tmp_path, data, init, out=str(tmp_path / "a"), **kw))
     run_b = tmp_path / "b"
     run_dpo(_cfg(tmp_path, data, init, out=str(run_b), **kw))
     ckpts = sorted(p.name for p in (run_b / "ckpt").iterdir())
-    assert ckpts == ["step_00000003", "step_00000006", "step_00000008"]
-    # "kill" the run after step 6: drop the newer checkpoint, leave a half-written one
-    shutil.rmtree(run_b / "ckpt" / "step_00000008")
-    (run_b / "ckpt" / "step_00000009").mkdir()
+    assert ckpts == ["step_00000002", "step_00000004", "step_00000006"]
+    # "kill" the run after step 4: drop the newer checkpoint, leave a half-written one
+    shutil.rmtree(run_b / "ckpt" / "step_00000006")
+    (run_b / "ckpt" / "step_00000007").mkdir()
     ref_npy = run_b / "reference" / "train" / "ref_logps.npy"
     t_ref = ref_npy.stat().st_mtime_ns
     resumed = run_dpo(_cfg(tmp_path, data, init, out=str(run_b), **kw))
     assert ref_npy.stat().st_mtime_ns == t_ref  # reference not recomputed
-    assert resumed.name == straight.name == "step_00000008"
+    assert resumed.name == straight.name == "step_00000006"
     a, _ = load_checkpoint(straight)
     b, _ = load_checkpoint(resumed)
     for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
         assert torch.allclose(pa, pb, atol=1e-6), name
     steps = [r["step"] for r in _metrics(run_b) if "reward_accuracy" in r]
-    assert steps == [1, 5, 8, 8]  # first run: 1, 5, 8 ; resumed run (from 6): 8
+    assert steps == [1, 5, 6, 5, 6]  # first run: 1, 5, 6 ; resumed run (from 4): 5, 6
     # re-running a finished run does nothing and returns the same checkpoint
     assert run_dpo(_cfg(tmp_path, data, init, out=str(run_b), **kw)) == resumed
 
