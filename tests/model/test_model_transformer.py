@@ -148,3 +148,33 @@ def test_checkpoint_roundtrip_and_errors(tiny, tmp_path):
         load_checkpoint(folder)
     with pytest.raises(CheckpointError, match="does not exist"):
         load_checkpoint(tmp_path / "nope")
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")
+def test_flex_block_mask_matches_sdpa_cpu(tiny):
+    """The BlockMask (eager flex_attention on CPU) gives the SDPA doc-masked logits."""
+    ids = torch.randint(0, 37, (2, 40))
+    doc = torch.tensor([[0] * 15 + [1] * 25, [3] * 33 + [4] * 7])
+    with torch.no_grad():
+        ref = tiny(ids, doc_ids=doc)
+        tiny.set_attn_impl("flex")
+        out = tiny(ids, doc_ids=doc)
+    assert (out - ref).abs().max() < 1e-5
+    with pytest.raises(ValueError, match="attn_impl must be"):
+        tiny.set_attn_impl("flash")
+
+
+@pytest.mark.gpu
+def test_flex_compiled_gpu_bf16():
+    torch.manual_seed(0)
+    m = SpeechLM(named_shape("small", vocab_size=503)).cuda().eval()
+    ids = torch.randint(0, 503, (4, 256), device="cuda")
+    doc = (torch.arange(256, device="cuda") // 100).expand(4, 256).contiguous()
+    with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16):
+        ref = m(ids, doc_ids=doc)
+        m.set_attn_impl("flex")
+        out = m(ids, doc_ids=doc)
+        out2 = m(ids.roll(1, 1), doc_ids=doc.roll(7, 1))  # new batch, same shape: no recompile
+    assert (out - ref).abs().max() < 0.05 and torch.isfinite(out2).all()
+    sep = m(ids[:, 100:200])
+    assert (out[:, 100:200] - sep).abs().max() < 0.05

@@ -22,9 +22,12 @@ AttnMask = Tensor | BlockMask | None
 _compiled_flex = None
 
 
-def _flex():
-    """flex_attention compiled once (it needs compiling to be fast; eager is a reference)."""
+def _flex(on_cuda: bool):
+    """flex_attention compiled once on GPU; on CPU the eager reference (compiling it there
+    takes minutes and is only useful for checking the mask)."""
     global _compiled_flex
+    if not on_cuda:
+        return flex_attention
     if _compiled_flex is None:
         _compiled_flex = torch.compile(flex_attention, dynamic=False)
     return _compiled_flex
@@ -117,7 +120,7 @@ def build_mask_and_positions(
 def attend(q: Tensor, k: Tensor, v: Tensor, mask: AttnMask, gqa: bool) -> Tensor:
     """Scaled dot-product attention with the mask built by build_mask_and_positions."""
     if isinstance(mask, BlockMask):
-        return _flex()(q, k, v, block_mask=mask, enable_gqa=gqa)
+        return _flex(q.is_cuda)(q, k, v, block_mask=mask, enable_gqa=gqa)
     if mask is None:
         return F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=gqa)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=gqa)
