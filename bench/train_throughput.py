@@ -207,16 +207,20 @@ def flops_tok(shape, context: int) -> float:
 
 def print_table(rows, args, dev, ftok: float) -> None:
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({args.threads} threads)"
-    labels = {"a": "(a) HF eager SDPA, fp32+bf16 autocast", "b": "(b) HF + compile, bf16 weights",
-              "c": "(c) ours: doc-mask, compile, fused AdamW"}
+    gpu, comp = dev.type == "cuda", "compile" if args.compile else "no compile"
+    attn = "flex" if (gpu or args.flex) else "SDPA bool mask"
+    labels = {"a": f"(a) HF eager SDPA, fp32{' + bf16 autocast' if gpu else ''}",
+              "b": f"(b) HF + {comp}, {'bf16' if gpu else 'fp32'} weights, fused AdamW",
+              "c": f"(c) ours: doc-mask ({attn}), {comp}, fused AdamW"
+                   f"{', bf16 autocast' if gpu else ', fp32'}"}
     print(f"\n{name}; shape {args.shape}, context {args.context}, batch {args.batch}, "
           f"compile={args.compile}; {ftok / 1e9:.3f} GFLOP/token")
     print(f"| variant | micro x accum | tokens/s | TFLOP/s | % of {args.peak_tflops:g} | peak mem GiB | loss |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
         tf = r["tok_s"] * ftok / 1e12
-        print(f"| {labels[r['name']]} | {r['micro']} x {r['accum']} | {r['tok_s']:,.0f} | {tf:.3f} | "
-              f"{100 * tf / args.peak_tflops:.2f}% | {r['mem']:.2f} | {r['loss']:.3f} |")
+        print(f"| {labels[r['name']]} | {r['micro']} x {r['accum']} | {r['tok_s']:,.0f} | {tf:.3g} | "
+              f"{100 * tf / args.peak_tflops:.3g}% | {r['mem']:.2f} | {r['loss']:.3f} |")
     a, b, c = (r["tok_s"] for r in rows)
     print(f"\n(c)/(a) = {c / a:.2f}x   (c)/(b) = {c / b:.2f}x")
     if dev.type == "cpu":

@@ -74,43 +74,67 @@ def fit(cfg: PretrainConfig) -> Path:
         cleanup(info)
 
 
-def _fit(cfg: PretrainConfig, info: DistInfo) -> Path:
-    t, out = cfg.train, Path(cfg.out)
-    gpu = info.device.type == "cuda"
+@dataclass
+class Run:
+    """What the loop works with, built once by :func:`setup`."""
+
+    model: nn.Module  # the plain model (saving, clipping)
+    wrapped: nn.Module  # DDP/FSDP/compiled view used for forward
+    opt: torch.optim.Optimizer
+    sampler: WindowSampler
+    val_data: PackedWindows
+    state: TrainState
+    meta: dict[str, Any]
+    resume: Path | None
+    sharded: bool
+    amp: torch.dtype | None
+    budget: float | None
+    metrics: JsonlAppender | None
+
+
+def setup(cfg: PretrainConfig, info: DistInfo) -> Run:
+    """Data, model (fresh, `slam init` or resumed), wrapping, optimizer, sampler, metrics."""
+    t, gpu = cfg.train, info.device.type == "cuda"
     use_compile = gpu if t.compile is None else t.compile
     amp = torch.bfloat16 if (t.precision == "bf16" or (t.precision == "auto" and gpu)) else None
-    budget = parse_duration(t.budget)
     train_shard = TokenShard.open(cfg.data.tokens, "train")
     val_data = PackedWindows(TokenShard.open(cfg.data.tokens, "val"), cfg.data.context, pad_last=True)
-
     resume = _resume_folder(cfg)
     model, meta = _build_model(cfg, train_shard, resume, info)
-    state = TrainState(**{k: v for k, v in ckpt.read_state(resume).items() if k != "rng"}) if resume else TrainState()
+    saved = ckpt.read_state(resume) if resume else {}
+    state = TrainState(**{k: v for k, v in saved.items() if k != "rng"})
     sharded = info.world > 1 and cfg.dist.strategy == "fsdp"
     wrapped = wrap_model(model, info, cfg.dist.strategy, use_compile)
     opt = build_optimizer(model, t.lr, t.weight_decay, tuple(t.betas), t.eps)
     if resume:
         ckpt.load_optimizer(opt, model, resume, sharded)
-        ckpt.set_rng_state(ckpt.read_state(resume)["rng"])
+        ckpt.set_rng_state(saved["rng"])
         log.info("resumed from %s (step %d)", resume, state.step)
-
     accum = accumulation(t, info.world)
     sampler = WindowSampler(PackedWindows(train_shard, cfg.data.context), t.micro_batch, accum,
                             seed=t.seed, rank=info.rank, world=info.world,
                             position=DataPosition(**state.data))
-    tokens_per_step = t.batch_size * cfg.data.context
-    flops_tok = _flops_per_token(model, cfg.data.context)
-    peak = _peak_flops(t.peak_tflops, info)
-    metrics = JsonlAppender(out / "metrics.jsonl") if info.is_main else None
+    metrics = JsonlAppender(Path(cfg.out) / "metrics.jsonl") if info.is_main else None
     if info.is_main:
-        dump_config(cfg, out / "config.yaml")
+        dump_config(cfg, Path(cfg.out) / "config.yaml")
     log.info("model %.1fM params, %d windows/epoch, batch %d = %d x %d x %d, %s%s",
              _n_params(model) / 1e6, len(sampler.data), t.batch_size, t.micro_batch, accum,
              info.world, "bf16" if amp else "fp32", " + compile" if use_compile else "")
+    return Run(model, wrapped, opt, sampler, val_data, state, meta, resume, sharded, amp,
+               parse_duration(t.budget), metrics)
 
+
+def _fit(cfg: PretrainConfig, info: DistInfo) -> Path:
+    t = cfg.train
+    r = setup(cfg, info)
+    model, wrapped, opt, sampler, state, amp, budget, metrics = (
+        r.model, r.wrapped, r.opt, r.sampler, r.state, r.amp, r.budget, r.metrics)
+    tokens_per_step = t.batch_size * cfg.data.context
+    flops_tok = _flops_per_token(model, cfg.data.context)
+    peak = _peak_flops(t.peak_tflops, info)
     val: tuple[int, float] = (-1, math.nan)  # (step, loss) of the latest validation
     if t.eval_every and state.step == 0:  # the starting point of the validation curve
-        val = (0, evaluate(wrapped, val_data, t, info, amp))
+        val = (0, evaluate(wrapped, r.val_data, t, info, amp))
         _emit({"step": 0, "val_loss": val[1]}, metrics)
     loss_acc = torch.zeros((), device=info.device)  # summed over the log interval
     norm_acc = torch.zeros((), device=info.device)
@@ -118,7 +142,7 @@ def _fit(cfg: PretrainConfig, info: DistInfo) -> Path:
     bad_total = torch.zeros((), device=info.device)
     start, last_log, last_log_step = time.time() - state.elapsed, time.time(), state.step
     skipped0 = state.skipped
-    last = resume
+    last = r.resume
     while True:
         state.elapsed = time.time() - start
         p = progress(state.step, t.max_steps, state.elapsed, budget)
@@ -160,18 +184,18 @@ def _fit(cfg: PretrainConfig, info: DistInfo) -> Path:
             norm_acc.zero_()
             last_log, last_log_step = time.time(), state.step
         if t.eval_every and state.step % t.eval_every == 0 and state.step != t.max_steps:
-            val = (state.step, evaluate(wrapped, val_data, t, info, amp))
+            val = (state.step, evaluate(wrapped, r.val_data, t, info, amp))
             _emit({"step": state.step, "val_loss": val[1]}, metrics)
         if t.ckpt_every and state.step % t.ckpt_every == 0:
             state.skipped = skipped0 + int(bad_total.item())
-            last = _save(cfg, state, model, opt, meta, info, sharded, start)
+            last = _save(cfg, state, model, opt, r.meta, info, r.sharded, start)
 
     state.skipped = skipped0 + int(bad_total.item())
     if val[0] != state.step:
-        val = (state.step, evaluate(wrapped, val_data, t, info, amp))
+        val = (state.step, evaluate(wrapped, r.val_data, t, info, amp))
     _emit({"step": state.step, "val_loss": val[1], "final": True}, metrics)
     if last is None or last.name != ckpt.ckpt_name(state.step):
-        last = _save(cfg, state, model, opt, meta, info, sharded, start)
+        last = _save(cfg, state, model, opt, r.meta, info, r.sharded, start)
     if metrics:
         metrics.close()
     return last
