@@ -3,6 +3,7 @@ resume continues, the final checkpoint loads."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -134,3 +135,39 @@ def test_cli_runs_dpo_with_overrides(toy, capsys):
     assert main(["-q", "dpo", str(init), "--data", str(tmp_path / "nope.jsonl"),
                  "--out", str(out / "x")]) == 1
     assert "nope.jsonl" in capsys.readouterr().err
+
+
+def test_audio_triplets_encoded_with_the_checkpoint_extractor(tmp_path, sine_wav):
+    from slamlm.units.extractor import UnitExtractor, dedup
+    from slamlm.units.kmeans import KMeans, save_kmeans
+
+    torch.manual_seed(0)
+    km = KMeans(torch.randn(10, 80), encoder="mel", layer=0)
+    save_kmeans(km, tmp_path / "km.safetensors")
+    ex = UnitExtractor.load("mel", tmp_path / "km.safetensors")
+    init = save_checkpoint(SpeechLM(named_shape("tiny", vocab_size=V.size)),
+                           {"vocab": V, "units": ex.identity()}, tmp_path / "init")
+    recs = []
+    for i in range(4):
+        names = [sine_wav(0.4 + 0.1 * i, name=f"wav/{i}_{r}.wav", freq=150 + 90 * k + 30 * i)
+                 for k, r in enumerate(("p", "c", "r"))]
+        recs.append({"id": f"s{i}", **{f"{r}_path": str(p.relative_to(tmp_path)) for r, p in
+                                       zip(("prompt", "chosen", "rejected"), names)}})
+    recs.append({**recs[0], "id": "lost", "rejected_path": "wav/none.wav"})
+    data = tmp_path / "trip.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    cfg = _cfg(tmp_path, data, init, max_steps=1, batch_pairs=2, heldout_fraction=0.0)
+    run_dpo(cfg)
+    run = tmp_path / "run"
+    z = np.load(run / "pairs.npz")
+    assert z["ids"].tolist() == ["s0", "s1", "s2", "s3"]
+    want = [dedup(u)[0] for u in ex.encode_paths([tmp_path / "wav/0_p.wav",
+                                                 tmp_path / "wav/0_c.wav"])]
+    n_p, n_c = len(want[0]) + 1, len(want[1]) + 1
+    assert z["prompt"][:n_p].tolist() == [V.bos_id, *(want[0] + 3).tolist()]
+    assert z["chosen"][:n_c].tolist() == [*(want[1] + 3).tolist(), V.eos_id]
+    fails = [json.loads(x) for x in (run / "failures.jsonl").read_text().splitlines()]
+    assert [f["id"] for f in fails] == ["lost"] and "none.wav" in fails[0]["reason"]
+    t = (run / "pairs.npz").stat().st_mtime_ns
+    run_dpo(dataclasses.replace(cfg, max_steps=2))
+    assert (run / "pairs.npz").stat().st_mtime_ns == t  # tokenised pairs reused
