@@ -178,3 +178,11 @@ def test_flex_compiled_gpu_bf16():
     assert (out - ref).abs().max() < 0.05 and torch.isfinite(out2).all()
     sep = m(ids[:, 100:200])
     assert (out[:, 100:200] - sep).abs().max() < 0.05
+
+
+def test_forward_traces_without_graph_breaks(tiny):
+    """torch.compile-friendly: dynamo captures the doc-masked forward as one graph."""
+    torch._dynamo.reset()
+    ids = torch.randint(0, 37, (2, 16))
+    explained = torch._dynamo.explain(tiny)(ids, doc_ids=torch.tensor([[0] * 5 + [1] * 11] * 2))
+    assert explained.graph_break_count == 0 and explained.graph_count == 1
