@@ -23,9 +23,9 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 # packed row length (tokens); longer sequences get a row of their own. Short rows on CPU: the
-# SDPA fallback masks a dense (T, T) block per row (bench/eval_throughput.py: 256 is the best
+# SDPA fallback masks a dense (T, T) block per row (bench/eval_throughput.py: 128 is the best
 # of 128..2048 there); on GPU FlexAttention skips masked blocks, so rows can be long.
-DEFAULT_ROW_LEN = {"cpu": 256, "cuda": 1024}
+DEFAULT_ROW_LEN = {"cpu": 128, "cuda": 1024}
 WIDTH_MULTIPLE = 128
 
 
@@ -119,7 +119,7 @@ def token_logprobs(
 ) -> list[np.ndarray]:
     """log p(token_t | tokens_<t) for t >= 1 of each sequence, in input order (no grad).
 
-    ``max_tokens`` bounds the padded tokens of one forward; ``row_len`` (default 256 on CPU,
+    ``max_tokens`` bounds the padded tokens of one forward; ``row_len`` (default 128 on CPU,
     1024 on GPU, capped by ``max_tokens``, at least the longest sequence) is the row length. On a
     CUDA model the forward runs under bf16 autocast; log-softmax is always fp32.
     """

@@ -41,7 +41,7 @@ class EvalConfig:
     benches: dict[str, str] = field(default_factory=dict)
     out: Path = Path("eval")
     max_tokens: int = 16384  # padded tokens per forward
-    row_len: int = 0  # packed row length; 0 = 256 on CPU, 1024 on GPU
+    row_len: int = 0  # packed row length; 0 = 128 on CPU, 1024 on GPU
     device: str = "auto"  # auto | cpu | cuda | cuda:1 ...
     cache: Path | None = None  # unit cache folder; None = <out>/cache
     subset: str = "dev"  # ZR2021 subset when given the task folder
