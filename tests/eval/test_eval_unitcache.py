@@ -1,0 +1,56 @@
+import os
+
+import numpy as np
+import torch
+from eval_helpers import write_wav
+
+from slamlm.eval.unitcache import UnitCache, dedup_units, encode_cached, extractor_hash
+from slamlm.io import FailureLog
+from slamlm.units.extractor import UnitExtractor
+from slamlm.units.kmeans import KMeans
+
+
+def make_extractor():
+    torch.manual_seed(0)
+    return UnitExtractor.load("mel", KMeans(torch.randn(8, 80), encoder="mel", layer=0))
+
+
+def test_cache_hits_and_invalidation(tmp_path):
+    ex = make_extractor()
+    calls = []
+    orig = ex.encode_paths
+    ex.encode_paths = lambda paths: calls.append(list(paths)) or orig(paths)
+    paths = [str(write_wav(tmp_path / f"{i}.wav", i)) for i in range(3)]
+    first = encode_cached(ex, paths + paths[:1], UnitCache(tmp_path / "c", ex.identity()), 2)
+    assert sum(map(len, calls)) == 3  # the repeated path is encoded once
+    for p in paths:
+        np.testing.assert_array_equal(first[p], dedup_units(orig([p])[0]))
+    cache = UnitCache(tmp_path / "c", ex.identity())  # re-opened from disk
+    calls.clear()
+    again = encode_cached(ex, paths, cache)
+    assert calls == [] and cache.hits == 3 and cache.misses == 0
+    assert all(np.array_equal(again[p], first[p]) for p in paths)
+    write_wav(tmp_path / "1.wav", 99, seconds=0.6)  # replaced file: new size/mtime
+    os.utime(paths[1], ns=(1, 1))
+    cache = UnitCache(tmp_path / "c", ex.identity())
+    encode_cached(ex, paths, cache)
+    assert calls == [[paths[1]]] and cache.misses == 1
+
+
+def test_other_extractor_uses_other_cache_file(tmp_path):
+    a = make_extractor().identity()
+    b = dict(a, kmeans_hash="different")
+    assert extractor_hash(a) != extractor_hash(b)
+    assert extractor_hash(a) == extractor_hash(dict(a, kmeans_path="/elsewhere/km.safetensors"))
+
+
+def test_bad_file_recorded_others_kept(tmp_path):
+    ex = make_extractor()
+    good = [str(write_wav(tmp_path / f"{i}.wav", i)) for i in range(2)]
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"not audio")
+    fails = FailureLog(tmp_path / "failures.jsonl", stage="eval")
+    out = encode_cached(ex, [good[0], str(bad), good[1]], UnitCache(tmp_path / "c", ex.identity()),
+                        batch_size=8, failures=fails)
+    assert out[str(bad)] is None and out[good[0]] is not None and out[good[1]] is not None
+    assert fails.count == 1 and "bad.wav" in (tmp_path / "failures.jsonl").read_text()
