@@ -71,3 +71,20 @@ def test_align_without_events_is_proportional():
     wav = np.concatenate([np.zeros(100), np.full(800, 0.5), np.zeros(100)]).astype(np.float32)
     words = align_words("ab cd", [], wav, 1000)
     assert words == [["ab", 0.1, 0.5], ["cd", 0.5, 0.9]]
+
+
+def test_flite_backend_optional():
+    import shutil
+
+    if shutil.which("flite") is None:
+        with pytest.raises(RuntimeError, match="flite is not installed"):
+            get_backend("flite")
+        pytest.skip("flite binary not installed")
+    wav, sr, words = get_backend("flite").synthesize("The cat sat down.", Voice("flite:slt"))
+    assert sr == 16000 and [w[0] for w in words] == ["The", "cat", "sat", "down"]
+    assert all(0 <= s < e <= len(wav) / sr + 1e-6 for _, s, e in words)
+
+
+def test_unknown_backend():
+    with pytest.raises(ValueError, match="unknown TTS backend 'nope'"):
+        get_backend("nope")
