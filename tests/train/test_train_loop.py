@@ -165,3 +165,19 @@ def test_cli_pretrain(tokens, tmp_path, capsys):
     rc = main(["pretrain", "--tokens", str(tmp_path / "nope"), "--out", str(tmp_path / "r2"),
                "--max-steps", "2"])
     assert rc == 1 and "run `slam pack" in capsys.readouterr().err
+
+
+@pytest.mark.gpu
+def test_fit_on_gpu_bf16_compile_flex(tokens, tmp_path):
+    cfg = _cfg(tokens, tmp_path / "run", max_steps=6)
+    cfg = build_config(PretrainConfig, base={
+        "out": str(tmp_path / "run"), "device": "cuda", "model": {"attn_impl": "flex"},
+        "data": {"tokens": str(tokens), "context": 32},
+        "train": {**{k: getattr(cfg.train, k) for k in ("batch_size", "micro_batch", "max_steps",
+                                                        "log_every", "lr")},
+                  "budget": None, "precision": "bf16", "compile": True, "eval_every": 3}})
+    fit(cfg)
+    rows = _metrics(tmp_path / "run")
+    losses = [r["loss"] for r in rows if "loss" in r]
+    assert len(losses) == 6 and all(np.isfinite(losses)) and losses[-1] < losses[0]
+    assert all(r["mem_gib"] > 0 for r in rows if "loss" in r)
