@@ -64,6 +64,7 @@ def test_generate_hifigan_from_unit_prompts_via_cli(mel_checkpoint, tmp_path, ca
         {"id": "a/x", "units": [1, 1, 5, 7, 7, 7, 3]},
         {"id": "b", "units": [2, 4, 6], "durations": [3, 2, 1]},
         {"id": "bad", "units": []},
+        {"id": "big", "units": [3, 99]},
     ]) + "\n")
     rc = main(["generate", str(ckpt), "--prompt-units", str(units), "--out", str(tmp_path / "g"),
                "--vocoder", f"hifigan:{tmp_path / 'voc'}", "--max-new-tokens", "6",
@@ -77,7 +78,8 @@ def test_generate_hifigan_from_unit_prompts_via_cli(mel_checkpoint, tmp_path, ca
         wav, sr = sf.read(tmp_path / "g" / r["wav"])
         assert sr == 16000 and len(wav) % 640 == 0 and len(wav) >= 640 * len(r["prompt_units"])
     fails = list(read_jsonl(tmp_path / "g" / "failures.jsonl"))
-    assert [f["id"] for f in fails] == ["bad"]
+    assert [f["id"] for f in fails] == ["bad", "big"]
+    assert "unit 99 is outside the vocabulary of 24 units" in fails[1]["reason"]
 
 
 def test_generate_config_errors(mel_checkpoint, tmp_path):

@@ -148,6 +148,22 @@ def _vocode_and_record(p: Prompt, new: np.ndarray, vocab: Any, vocoder: Any, out
             "sampling": asdict(cfg.sampling)}
 
 
+def _prompt_tokens(prompts: list[Prompt], vocab: Any,
+                   failures: FailureLog) -> tuple[list[Prompt], list[np.ndarray]]:
+    """``[bos] + units`` per prompt; prompts with units outside the vocabulary -> failures."""
+    from slamlm.vocab import VocabError
+
+    kept, tokens = [], []
+    for p in prompts:
+        try:
+            tokens.append(np.concatenate([[vocab.bos_id], vocab.encode_units(p.units, where=p.id)]))
+        except VocabError as e:
+            failures.add(p.id, p.path, str(e))
+            continue
+        kept.append(p)
+    return kept, tokens
+
+
 def run_generate(cfg: GenerateConfig) -> Path:
     """Generate a continuation for every prompt; returns the output folder."""
     import torch
@@ -181,9 +197,11 @@ def run_generate(cfg: GenerateConfig) -> Path:
     log.info("%d prompts, %d already generated, %d failed", len(prompts), len(done), failures.count)
     if not todo:
         return out
+    todo, tokens = _prompt_tokens(todo, vocab, failures)
+    if not todo:
+        return out
     vocoder = load_vocoder(cfg.vocoder, identity, device=device)
     s = cfg.sampling
-    tokens = [np.concatenate([[vocab.bos_id], vocab.encode_units(p.units, where=p.id)]) for p in todo]
     with torch.inference_mode():
         new = generate(model, tokens, s.max_new_tokens, s.temperature, s.top_k, s.top_p,
                        s.repetition_penalty, s.seed, vocab=vocab, batch_size=s.batch_size)
