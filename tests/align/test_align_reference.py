@@ -21,6 +21,15 @@ from slamlm.vocab import UnitVocab
 V = UnitVocab(n_units=10)
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """The CPU is shared: one intra-op thread (two oversubscribe badly under load)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _pairs(n=7, seed=0):
     rng = np.random.default_rng(seed)
     return [make_pair(f"p{i}", rng.integers(0, 10, rng.integers(1, 9)),
@@ -49,7 +58,6 @@ def _on_the_fly(model, pairs):
 
 
 def test_stored_reference_equals_on_the_fly(tmp_path):
-    torch.set_num_threads(2)
     model, pairs = _model(), _pairs()
     ckpt = save_checkpoint(model, {"vocab": V}, tmp_path / "ref")
     ref_model, _ = load_checkpoint(ckpt)
