@@ -87,3 +87,20 @@ def test_short_sequences_and_training_flag(model):
     assert out[0].shape == (0,) and out[1].shape == (1,)
     assert model.training  # restored
     model.eval()
+
+
+@pytest.mark.gpu
+def test_cuda_bf16_close_to_cpu_fp32():
+    torch.manual_seed(1)
+    cpu = SpeechLM(named_shape("tiny", vocab_size=V)).eval()  # default init: moderate logits
+    seqs = random_seqs(50, seed=3)
+    ref = token_logprobs(cpu, seqs, max_tokens=4096)
+    gpu = SpeechLM(named_shape("tiny", vocab_size=V)).eval()
+    gpu.load_state_dict(cpu.state_dict())
+    gpu = gpu.to("cuda", torch.bfloat16)
+    packed = token_logprobs(gpu, seqs, max_tokens=4096)
+    single = token_logprobs(gpu, seqs, max_tokens=1)
+    for r, p, s in zip(ref, packed, single):
+        assert p.shape == r.shape
+        np.testing.assert_allclose(p, r, atol=0.05)  # bf16 weights vs fp32
+        np.testing.assert_allclose(p, s, atol=0.05)  # packing changes little even in bf16
