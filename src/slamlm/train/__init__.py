@@ -1,10 +1,23 @@
 """Pretraining: ``fit()`` loop, AdamW + progress-based cosine, checkpoints, DDP/FSDP2.
 
+Submodules are imported lazily so that ``slam --help`` does not import torch.
+
 Example:
     >>> # from slamlm.train import PretrainConfig, fit
 """
 
-from slamlm.train.config import PretrainConfig, parse_duration
-from slamlm.train.loop import fit, run_pretrain
+from __future__ import annotations
 
-__all__ = ["PretrainConfig", "parse_duration", "fit", "run_pretrain"]
+import importlib
+from typing import Any
+
+_LAZY = {"PretrainConfig": "slamlm.train.config", "parse_duration": "slamlm.train.config",
+         "fit": "slamlm.train.loop", "run_pretrain": "slamlm.train.loop"}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'slamlm.train' has no attribute {name!r}")
