@@ -118,6 +118,9 @@ def test_pack_rows_layout_and_padding():
     assert (ids[b.row, b.col + 1] == b.target).all()
     assert (b.doc_ids[b.row, b.col] == b.doc_ids[b.row, b.col + 1]).all()
     assert np.bincount(b.seq_index.numpy()).tolist() == [2, 5, 1]
+    padded = pack_rows(seqs, [2, 1, 2], row_tokens=0)  # one sequence per row
+    assert padded.input_ids.tolist() == [[1, 3, 4, 2, 0, 0], [1, 3, 5, 6, 7, 2], [1, 8, 2, 0, 0, 0]]
+    assert (padded.input_ids[padded.row, padded.col + 1] == padded.target).all()
     with pytest.raises(ValueError, match="sequence 0"):
         pack_rows(seqs, [0, 1, 1], row_tokens=8)
     assert list(chunk_by_tokens([3, 3, 3, 9, 1], max_tokens=6)) == [[0, 1], [2], [3], [4]]

@@ -69,6 +69,8 @@ def test_stored_reference_equals_on_the_fly(tmp_path):
     assert np.abs(stored[:, 0] - stored[:, 1]).max() > 0.1  # not a degenerate model
     # the same numbers whatever the packing (one pair per forward vs everything in one row)
     assert np.abs(compute_logps(model, pairs, max_tokens=1) - stored).max() < 1e-5
+    padded = compute_logps(model, pairs, max_tokens=10_000, row_tokens=0)  # no doc mask path
+    assert np.abs(padded - stored).max() < 1e-5
     c, r = pair_logps(model, pairs, row_tokens=64)
     assert np.abs(torch.stack([c, r], 1).detach().numpy() - expect).max() < 1e-5
 

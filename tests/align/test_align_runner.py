@@ -136,11 +136,11 @@ def test_cli_runs_dpo_with_overrides(toy, capsys):
     out = tmp_path / "cli"
     rc = main(["-q", "dpo", str(init), "--data", str(data), "--out", str(out),
                "--set", "max_steps=2", "--set", "dpo.beta=0.2", "--set", "threads=1",
-               "--set", "batch_pairs=4"])
+               "--set", "batch_pairs=4", "--set", "row_tokens=128"])  # packed rows path
     assert rc == 0
     assert "step_00000002" in capsys.readouterr().out
     cfg = (out / "config.yaml").read_text()
-    assert "beta: 0.2" in cfg and "lr: 5.0e-05" in cfg
+    assert "beta: 0.2" in cfg and "lr: 5.0e-05" in cfg and "row_tokens: 128" in cfg
     assert main(["-q", "dpo", str(init), "--data", str(tmp_path / "nope.jsonl"),
                  "--out", str(out / "x")]) == 1
     assert "nope.jsonl" in capsys.readouterr().err
