@@ -112,3 +112,25 @@ def test_gen_metrics_end_to_end_offline(mel_checkpoint, tiny_text_lm, tmp_path):
 def test_smollm2_gguf_is_found():
     path = smollm2_gguf()
     assert path.suffix == ".gguf" and path.stat().st_size > 50_000_000
+
+
+def _smollm2_cached() -> bool:
+    import os
+    from pathlib import Path
+
+    try:
+        gguf = smollm2_gguf()
+    except FileNotFoundError:
+        return False
+    cache = Path(os.environ.get("SLAMLM_CACHE", Path.home() / ".cache" / "slamlm"))
+    return (cache / f"hf-{gguf.stem}" / "config.json").is_file()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _smollm2_cached(), reason="SmolLM2 not converted yet (~1-2 min once): "
+                    "python -c 'from slamlm.eval.genmetrics import smollm2_folder; smollm2_folder()'")
+def test_smollm2_scores_fluent_text_lower():
+    lm = load_text_lm("smollm2")
+    fluent = perplexity(lm, ["once upon a time there was a little girl who lived in a village"])
+    shuffled = perplexity(lm, ["girl a little there upon time was once village in lived who a"])
+    assert 1 < fluent["genppl"] < 200 < shuffled["genppl"]

@@ -70,9 +70,11 @@ def smollm2_gguf() -> Path:
 
 def smollm2_folder() -> Path:
     """An HF folder converted once from the SmolLM2 GGUF (de-quantised; ~2 min the first time)."""
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from safetensors.torch import save_file
+    from transformers import AutoTokenizer
 
     from slamlm.io import atomic_dir
+    from slamlm.model.hf import load_hf_model
 
     gguf = smollm2_gguf()
     cache = Path(os.environ.get("SLAMLM_CACHE", Path.home() / ".cache" / "slamlm"))
@@ -81,11 +83,18 @@ def smollm2_folder() -> Path:
         return folder
     log.info("converting %s to an HF folder in %s (once)", gguf.name, folder)
     tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    model = load_hf_model(gguf)  # de-quantised fp32 weights
+    cfg = model.config
+    if hasattr(cfg, "quantization_config"):  # transformers refuses to save "gguf-quantized"
+        del cfg.quantization_config
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    if getattr(cfg, "tie_word_embeddings", False):
+        state.pop("lm_head.weight", None)
     folder.parent.mkdir(parents=True, exist_ok=True)
     with atomic_dir(folder) as tmp:
         tok.save_pretrained(tmp)
-        model.save_pretrained(tmp)
+        cfg.save_pretrained(tmp)
+        save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
     return folder
 
 
