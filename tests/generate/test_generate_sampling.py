@@ -147,3 +147,16 @@ def test_stops_at_eos(tiny_lm):
     out = generate(EosLM(model), _prompts()[:2], max_new_tokens=8, temperature=0, vocab=vocab,
                    cache_factory=factory2)
     assert [len(o) for o in out] == [1, 1]  # first token from the prompt pass, then eos
+
+
+@pytest.mark.gpu
+def test_cuda_generation_matches_cpu_greedy_and_is_seeded(tiny_lm):
+    model, vocab, factory = tiny_lm
+    prompts = _prompts()
+    cpu = generate(model, prompts, max_new_tokens=10, temperature=0, vocab=vocab)
+    gpu_model = model.to("cuda")
+    gpu = generate(gpu_model, prompts, max_new_tokens=10, temperature=0, vocab=vocab)
+    assert [a.tolist() for a in cpu] == [b.tolist() for b in gpu]
+    kw = dict(max_new_tokens=10, temperature=1.0, top_k=10, vocab=vocab, seed=3)
+    a, b = generate(gpu_model, prompts, **kw), generate(gpu_model, prompts, **kw)
+    assert [x.tolist() for x in a] == [x.tolist() for x in b]

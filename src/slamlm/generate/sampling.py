@@ -98,7 +98,7 @@ def sample_next(
     logits = top_k_filter(logits.float() / temperature, top_k)
     logits = top_p_filter(logits, top_p)
     probs = torch.softmax(logits, dim=-1)
-    if generator is not None and generator.device != probs.device:
+    if generator is not None and generator.device.type != probs.device.type:
         probs_cpu = probs.cpu()
         return torch.multinomial(probs_cpu, 1, generator=generator).squeeze(-1).to(probs.device)
     return torch.multinomial(probs, 1, generator=generator).squeeze(-1)
