@@ -73,12 +73,15 @@ def test_left_pad():
         left_pad([np.array([], dtype=np.int64)])
 
 
-def _greedy_full_forward(model, vocab, prompt, n):
+def _greedy_full_forward(model, vocab, prompt, n, penalty=1.0):
     seq = torch.as_tensor(prompt)[None]
     out = []
     with torch.no_grad():
         for _ in range(n):
             logits = restrict_to_units(model(seq)[:, -1].float(), vocab)
+            seen = torch.zeros_like(logits, dtype=torch.bool)
+            seen[0, seq[0]] = True
+            logits = repetition_penalty_(logits, seen, penalty)
             nxt = int(logits.argmax(-1))
             if nxt == vocab.eos_id:
                 break
@@ -98,6 +101,17 @@ def test_greedy_with_cache_equals_full_forwards(tiny_lm):
         got = generate(model, [prompt], max_new_tokens=12, temperature=0, vocab=vocab,
                        cache_factory=factory)[0]
         assert got.tolist() == _greedy_full_forward(model, vocab, prompt, 12)
+
+
+def test_repetition_penalty_in_generation_matches_reference(tiny_lm):
+    model, vocab, factory = tiny_lm
+    prompts = _prompts()[:2]
+    got = generate(model, prompts, max_new_tokens=10, temperature=0, vocab=vocab,
+                   repetition_penalty=3.0, cache_factory=factory)
+    plain = generate(model, prompts, max_new_tokens=10, temperature=0, vocab=vocab)
+    for p, g in zip(prompts, got):
+        assert g.tolist() == _greedy_full_forward(model, vocab, p, 10, penalty=3.0)
+    assert [g.tolist() for g in got] != [q.tolist() for q in plain]
 
 
 def test_batch_of_unequal_prompts_equals_each_alone(tiny_lm):

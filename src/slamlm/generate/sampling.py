@@ -34,11 +34,16 @@ def restrict_to_units(logits: torch.Tensor, vocab: UnitVocab, allow_eos: bool = 
 
     Example: with ``UnitVocab(2)`` (tokens pad, bos, eos, U0, U1) only ids 2, 3, 4 stay finite.
     """
-    allowed = torch.zeros(logits.shape[-1], dtype=torch.bool, device=logits.device)
+    return logits.masked_fill(~unit_mask(vocab, logits.shape[-1], logits.device, allow_eos), NEG_INF)
+
+
+def unit_mask(vocab: UnitVocab, width: int, device: Any = "cpu", allow_eos: bool = True) -> torch.Tensor:
+    """(width,) bool: True on unit tokens (and ``<eos>`` when allowed)."""
+    allowed = torch.zeros(width, dtype=torch.bool, device=device)
     allowed[vocab.unit_offset: vocab.unit_offset + vocab.n_units] = True
     if allow_eos:
         allowed[vocab.eos_id] = True
-    return logits.masked_fill(~allowed, NEG_INF)
+    return allowed
 
 
 def repetition_penalty_(logits: torch.Tensor, seen: torch.Tensor, penalty: float) -> torch.Tensor:
@@ -151,14 +156,17 @@ def _generate_batch(
     out = torch.full((bsz, max_new_tokens), vocab.eos_id, dtype=torch.long, device=device)
     done = torch.zeros(bsz, dtype=torch.bool, device=device)
     logits = model(ids, cache=cache, attention_mask=mask)[:, -1]  # (B, V)
+    blocked = ~unit_mask(vocab, logits.shape[-1], device, allow_eos=stop_at_eos)
+    rows = torch.arange(bsz, device=device)
     n = 0
     for n in range(max_new_tokens):
-        logits = restrict_to_units(logits.float(), vocab, allow_eos=stop_at_eos)
+        logits = logits.float().masked_fill(blocked, NEG_INF)
         logits = repetition_penalty_(logits, seen[:, : logits.shape[-1]], repetition_penalty)
         nxt = sample_next(logits, generator=generator, **sampling)
         nxt = torch.where(done, torch.full_like(nxt, vocab.eos_id), nxt)
         out[:, n] = nxt
-        seen[torch.arange(bsz, device=device), nxt] = True
+        if repetition_penalty != 1.0:
+            seen[rows, nxt] = True
         done |= nxt == vocab.eos_id
         if bool(done.all()) or n == max_new_tokens - 1:
             break
