@@ -135,7 +135,7 @@ def run_variant(name, args, shape, shard, dev):
         step = make_hf_step(compiled, opt, dev, amp=False)
     else:
         model = SpeechLM(shape).to(dev)
-        model.set_attn_impl("flex" if (gpu or args.flex) else "sdpa")
+        model.set_attn_impl("flex" if gpu else "sdpa")  # flex has no CPU backward
         wrapped = wrap_model(model, DistInfo(0, 1, 0, dev), "ddp", args.compile)
         opt = build_optimizer(model, 1e-4, 0.0, (0.9, 0.999), 1e-8)
         step = make_our_step(model, wrapped, opt, dev, torch.bfloat16 if gpu else None)
@@ -161,7 +161,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--windows", type=int, default=None)
     p.add_argument("--steps", type=int, default=None, help="optimizer steps per timed window")
     p.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None)
-    p.add_argument("--flex", action="store_true", help="flex attention on CPU too")
     p.add_argument("--peak-tflops", type=float, default=989.0)
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args(argv)
@@ -208,7 +207,7 @@ def flops_tok(shape, context: int) -> float:
 def print_table(rows, args, dev, ftok: float) -> None:
     name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else f"CPU ({args.threads} threads)"
     gpu, comp = dev.type == "cuda", "compile" if args.compile else "no compile"
-    attn = "flex" if (gpu or args.flex) else "SDPA bool mask"
+    attn = "flex" if gpu else "SDPA bool mask"
     labels = {"a": f"(a) HF eager SDPA, fp32{' + bf16 autocast' if gpu else ''}",
               "b": f"(b) HF + {comp}, {'bf16' if gpu else 'fp32'} weights, fused AdamW",
               "c": f"(c) ours: doc-mask ({attn}), {comp}, fused AdamW"
