@@ -280,6 +280,24 @@ def register(subparsers: Any) -> None:
     p.add_argument("--strict", action="store_true", help="stop at the first bad record")
     add_common_config_args(p)
     p.set_defaults(func=_cli)
+    q = subparsers.add_parser("init-interleaved", help="interleaved SpeechLM from a text LM",
+                              description="Text LM (folder, hub id or .gguf) -> interleaved "
+                              "SpeechLM checkpoint (text rows kept, unit rows TWIST-style, "
+                              "markers = mean row, text tokenizer saved inside).")
+    q.add_argument("text_lm", help="Llama/Qwen2-family text LM: folder, hub id or .gguf file")
+    q.add_argument("--out", required=True, help="checkpoint folder to write")
+    q.add_argument("--n-units", type=int, default=500)
+    q.add_argument("--rope-theta", type=float, default=None, help="default: keep the text LM's")
+    q.add_argument("--seed", type=int, default=0)
+    q.set_defaults(func=_init_cli)
+
+
+def _init_cli(args: argparse.Namespace) -> int:
+    from slamlm.model.interleaved import interleaved_init, save_interleaved
+
+    model, meta = interleaved_init(args.text_lm, args.n_units, args.rope_theta, args.seed)
+    print(save_interleaved(model, meta, args.out))
+    return 0
 
 
 def _cli(args: argparse.Namespace) -> int:
