@@ -74,6 +74,8 @@ def test_resume_is_bitwise_exact(tokens, tmp_path):
     fit(_cfg(tokens, tmp_path / "a"))
     fit(_cfg(tokens, tmp_path / "b", stop_at_step=4))
     assert find_latest(tmp_path / "b" / "ckpt").name == "step_00000004"
+    with open(tmp_path / "b" / "metrics.jsonl", "a") as f:  # rows of a run killed after step 4
+        f.write(json.dumps({"step": 5, "loss": 99.0}) + "\n")
     last = fit(_cfg(tokens, tmp_path / "b"))  # resume auto from step 4, run to 8
     a = [r for r in _metrics(tmp_path / "a") if "loss" in r]
     b = [r for r in _metrics(tmp_path / "b") if "loss" in r]

@@ -34,7 +34,7 @@ from slamlm.data.windows import (
     WindowSampler,
     eval_batches,
 )
-from slamlm.io import JsonlAppender
+from slamlm.io import JsonlAppender, read_jsonl, write_jsonl
 from slamlm.train import checkpoint as ckpt
 from slamlm.train.config import PretrainConfig, accumulation, parse_duration
 from slamlm.train.distributed import (
@@ -114,6 +114,8 @@ def setup(cfg: PretrainConfig, info: DistInfo) -> Run:
     sampler = WindowSampler(PackedWindows(train_shard, cfg.data.context), t.micro_batch, accum,
                             seed=t.seed, rank=info.rank, world=info.world,
                             position=DataPosition(**state.data))
+    if info.is_main:
+        _truncate_metrics(Path(cfg.out) / "metrics.jsonl", state.step)
     metrics = JsonlAppender(Path(cfg.out) / "metrics.jsonl") if info.is_main else None
     if info.is_main:
         dump_config(cfg, Path(cfg.out) / "config.yaml")
@@ -226,6 +228,17 @@ def evaluate(wrapped: nn.Module, data: PackedWindows, t: Any, info: DistInfo,
     wrapped.train()
     tot = all_reduce_sum(tot, info)
     return float(tot[0] / tot[1]) if tot[1] > 0 else math.nan
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    """Drop rows past ``step`` (written by a killed run after its last checkpoint)."""
+    if not path.is_file():
+        return
+    rows = list(read_jsonl(path, skip_bad=True))
+    keep = [r for r in rows if r.get("step", 0) <= step]
+    if len(keep) != len(rows):
+        write_jsonl(path, keep)
+        log.info("%s: dropped %d rows past step %d", path, len(rows) - len(keep), step)
 
 
 def _resume_folder(cfg: PretrainConfig) -> Path | None:
