@@ -74,3 +74,14 @@ def test_interleaved_init_rejects_other_families(tmp_path):
         (tmp_path / "gpt2" / f.name).write_bytes(f.read_bytes())
     with pytest.raises(ValueError, match="Llama/Qwen2"):
         interleaved_init(tmp_path / "gpt2", n_units=4)
+
+
+def test_init_interleaved_cli(tiny_text_lm, tmp_path):
+    from slamlm.cli import main
+
+    assert main(["init-interleaved", str(tiny_text_lm), "--out", str(tmp_path / "il"),
+                 "--n-units", "6", "--rope-theta", "10000"]) == 0
+    model, meta, tok = load_interleaved(tmp_path / "il")
+    assert meta["vocab"]["n_units"] == 6 and model.config.rope_theta == 10000.0
+    assert (tmp_path / "il" / "text_tokenizer" / "tokenizer.json").is_file()
+    assert main(["init-interleaved", str(tmp_path / "missing"), "--out", str(tmp_path / "x")]) == 1

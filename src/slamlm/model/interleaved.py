@@ -58,8 +58,13 @@ def load_text_lm(source: str | Path) -> tuple[Any, Any]:
     kw: dict[str, Any] = {}
     if src.suffix == ".gguf":
         kw["gguf_file"], source = src.name, str(src.parent)
-    tok = AutoTokenizer.from_pretrained(str(source), **kw)
-    return load_hf_model(source, gguf_file=kw.get("gguf_file")).eval(), tok
+    lm = load_hf_model(source, gguf_file=kw.get("gguf_file")).eval()  # clear error if missing
+    try:
+        tok = AutoTokenizer.from_pretrained(str(source), **kw)
+    except (OSError, ValueError) as e:
+        raise FileNotFoundError(f"{src}: cannot load the text LM's tokenizer ({e}); the folder "
+                                "needs tokenizer files next to the weights") from e
+    return lm, tok
 
 
 def init_unit_rows(text_rows: torch.Tensor, n_units: int, generator: torch.Generator) -> torch.Tensor:
