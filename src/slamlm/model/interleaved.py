@@ -9,8 +9,8 @@ Embedding (and untied head) rows are initialised as follows; every transformer w
 
 - text rows: the text LM's rows, copied unchanged (row ``t`` -> ``text_offset + t``), so the
   model still reads and writes text exactly as the text LM did;
-- unit rows: TWIST-style, as the speech-only init does (:func:`init_unit_rows`): the mean
-  text embedding plus Gaussian noise with the text rows' per-dimension std;
+- unit rows: TWIST-style, with the speech-only init's :func:`slamlm.model.init.init_rows`
+  (default ``stats``: per-dimension mean + std * N(0, 1) of the text rows);
 - ``<text>``/``<speech>`` markers and ``<pad>``: the mean text embedding;
 - ``<bos>``/``<eos>``: the text LM's own bos/eos rows when it has them, else the mean.
 
@@ -40,6 +40,7 @@ import torch
 from slamlm.io import atomic_dir
 from slamlm.model.checkpoint import load_checkpoint, write_checkpoint_files
 from slamlm.model.hf import import_hf
+from slamlm.model.init import init_rows
 from slamlm.model.transformer import SpeechLM
 from slamlm.vocab import UnitVocab
 
@@ -67,20 +68,13 @@ def load_text_lm(source: str | Path) -> tuple[Any, Any]:
     return lm, tok
 
 
-def init_unit_rows(text_rows: torch.Tensor, n_units: int, generator: torch.Generator) -> torch.Tensor:
-    """TWIST-style unit rows: mean text row + N(0, per-dim std of the text rows)."""
-    mean, std = text_rows.mean(0), text_rows.std(0)
-    noise = torch.randn(n_units, text_rows.shape[1], generator=generator, dtype=text_rows.dtype)
-    return mean + noise * std
-
-
 def _new_rows(old: torch.Tensor, vocab: UnitVocab, special_src: dict[int, int | None],
-              generator: torch.Generator) -> torch.Tensor:
+              generator: torch.Generator, embed_init: str = "stats") -> torch.Tensor:
     """Build the (V_new, C) table from the text LM's (n_text, C) rows (see module doc)."""
     mean = old.mean(0)
     new = mean.expand(vocab.size, -1).clone()
-    new[vocab.unit_offset:vocab.unit_offset + vocab.n_units] = init_unit_rows(
-        old, vocab.n_units, generator)
+    new[vocab.unit_offset:vocab.unit_offset + vocab.n_units] = init_rows(
+        old, vocab.n_units, embed_init, generator).to(old.dtype)
     new[vocab.text_offset:vocab.text_offset + vocab.n_text] = old
     for our_id, text_id in special_src.items():
         if text_id is not None and 0 <= text_id < old.shape[0]:
@@ -90,7 +84,7 @@ def _new_rows(old: torch.Tensor, vocab: UnitVocab, special_src: dict[int, int | 
 
 def interleaved_init(
     text_lm_source: str | Path, n_units: int = 500, rope_theta: float | None = None,
-    seed: int = 0, units_identity: dict[str, Any] | None = None,
+    seed: int = 0, units_identity: dict[str, Any] | None = None, embed_init: str = "stats",
 ) -> tuple[SpeechLM, dict[str, Any]]:
     """Interleaved SpeechLM from a Llama/Qwen2 text LM; returns (model, checkpoint meta).
 
@@ -110,16 +104,17 @@ def interleaved_init(
     g = torch.Generator().manual_seed(seed)
     specials = {vocab.bos_id: tok.bos_token_id, vocab.eos_id: tok.eos_token_id}
     emb = text_model.model.embed_tokens.weight.detach()
-    sd["model.embed_tokens.weight"] = _new_rows(emb, vocab, specials, g)
+    sd["model.embed_tokens.weight"] = _new_rows(emb, vocab, specials, g, embed_init)
     if not cfg.tie_embeddings:
-        sd["lm_head.weight"] = _new_rows(text_model.lm_head.weight.detach(), vocab, specials, g)
+        sd["lm_head.weight"] = _new_rows(text_model.lm_head.weight.detach(), vocab, specials, g,
+                                         embed_init)
     model = SpeechLM(cfg)
     model.load_state_dict(sd, strict=not cfg.tie_embeddings)
     model.tie_weights()
     meta = {
         "model": cfg.to_dict(), "vocab": vocab.to_dict(), "units": units_identity or {},
         "init": {"method": "interleaved-twist", "text_lm": str(text_lm_source), "seed": seed,
-                 "units": "mean + N(0, std) of text rows", "markers": "mean text row"},
+                 "embed_init": embed_init, "markers": "mean text row"},
         "text_lm": str(text_lm_source), "text_tokenizer": TOKENIZER_DIR,
         "text_tokenizer_files": {k: str(v) for k, v in _tokenizer_files(tok).items()},
         "tokenizers": {"text": {"class": type(tok).__name__, "n_text": n_text,
