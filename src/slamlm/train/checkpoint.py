@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 import random
 import re
 import shutil
@@ -143,11 +144,23 @@ def find_latest(root: Path) -> Path | None:
 
 
 def prune(root: Path, keep_last: int) -> None:
-    """Delete all but the newest ``keep_last`` checkpoints (0 keeps everything)."""
+    """Delete all but the newest ``keep_last`` checkpoints (0 keeps everything).
+
+    A folder is first renamed to a hidden ``.step_*.del`` name, then deleted, so a kill
+    mid-delete never leaves a half-deleted folder under a ``step_*`` name; hidden leftovers of
+    killed saves/deletes (``.step_*.tmp-*``, ``.step_*.old-*``, ``.step_*.del``) are removed too
+    (only the main rank saves, so no live writer owns them).
+    """
+    root = Path(root)
+    if root.is_dir():
+        for stale in root.glob(".step_*"):
+            shutil.rmtree(stale, ignore_errors=True)
     if keep_last <= 0:
         return
     for folder in list_checkpoints(root)[:-keep_last]:
-        shutil.rmtree(folder, ignore_errors=True)
+        doomed = folder.with_name(f".{folder.name}.del")
+        os.replace(folder, doomed)
+        shutil.rmtree(doomed, ignore_errors=True)
 
 
 def read_state(folder: Path) -> dict[str, Any]:
