@@ -142,15 +142,17 @@ class EspeakEngine:
         r, w = os.pipe()
         pid = os.fork()
         if pid == 0:  # child: speak from the pristine state, send result, exit at once
-            os.close(r)
-            try:
-                pcm, events = self._synth_here(text, voice, rate, pitch, seed)
-                payload = pickle.dumps((pcm.tobytes(), events, None))
-            except BaseException as e:  # noqa: BLE001 - report any failure to the parent
-                payload = pickle.dumps((b"", [], f"{type(e).__name__}: {e}"))
-            with os.fdopen(w, "wb") as f:
-                f.write(struct.pack("<Q", len(payload)) + payload)
-            os._exit(0)
+            try:  # the child must never return into the parent's code (e.g. a dead parent
+                os.close(r)  # makes the write raise BrokenPipeError): always os._exit
+                try:
+                    pcm, events = self._synth_here(text, voice, rate, pitch, seed)
+                    payload = pickle.dumps((pcm.tobytes(), events, None))
+                except BaseException as e:  # noqa: BLE001 - report any failure to the parent
+                    payload = pickle.dumps((b"", [], f"{type(e).__name__}: {e}"))
+                with os.fdopen(w, "wb") as f:
+                    f.write(struct.pack("<Q", len(payload)) + payload)
+            finally:
+                os._exit(0)
         os.close(w)
         with os.fdopen(r, "rb") as f:
             data = f.read()
