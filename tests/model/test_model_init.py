@@ -113,3 +113,20 @@ def test_run_init_random_and_bad_identity(tmp_path):
     with pytest.raises(ValueError, match="bad.json: expected a unit extractor identity"):
         run_init(InitConfig(out=str(tmp_path / "x"), shape="tiny", units_identity=str(bad)))
     assert not (tmp_path / "x").exists()
+
+
+def test_keep_first_layers(text_qwen, tmp_path):
+    hf, folder = text_qwen
+    out = run_init(InitConfig(out=str(tmp_path / "init1"), text_lm=str(folder), units=20,
+                              keep_layers=1))
+    model, meta = load_checkpoint(out)
+    assert model.config.n_layers == 1 and len(model.model.layers) == 1
+    assert meta["init"]["kept_layers"] == 1 and meta["init"]["source_layers"] == 2
+    src = hf.state_dict()
+    for name, t in model.state_dict().items():
+        if "embed_tokens" not in name and "lm_head" not in name:
+            assert torch.equal(t, src[name]), name
+    assert model(torch.randint(0, 23, (1, 8))).shape == (1, 8, 23)
+    with pytest.raises(ValueError, match="keep_layers=5: the model has 2 blocks"):
+        run_init(InitConfig(out=str(tmp_path / "init5"), text_lm=str(folder), units=20,
+                            keep_layers=5))

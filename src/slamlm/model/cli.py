@@ -14,7 +14,7 @@ from typing import Any
 from slamlm.cli import add_common_config_args
 
 KEYS = ("text_lm", "out", "gguf_file", "shape", "units", "embed_init", "seed", "rope_theta",
-        "units_identity", "force")
+        "units_identity", "keep_layers", "force")
 
 
 def register(subparsers: Any) -> None:
@@ -36,6 +36,8 @@ def register(subparsers: Any) -> None:
                    help="RoPE theta of the SpeechLM (default 10000)")
     p.add_argument("--units-identity", dest="units_identity", default=None,
                    help="JSON file with the unit extractor identity to record")
+    p.add_argument("--keep-layers", dest="keep_layers", type=int, default=None,
+                   help="keep only the first N blocks of the text LM (small-compute runs)")
     p.add_argument("--force", action="store_true", default=None, help="replace an existing --out")
     add_common_config_args(p)
     p.set_defaults(func=_run)

@@ -54,6 +54,7 @@ class InitConfig:
     seed: int = 0
     rope_theta: float = 10000.0
     units_identity: str = ""
+    keep_layers: int = 0  # >0: keep only the first N transformer blocks (small-compute demos)
     force: bool = False
 
 
@@ -141,6 +142,25 @@ def twist_init(text_lm: str | Path | nn.Module, vocab: UnitVocab, method: str = 
     return model, meta
 
 
+def keep_first_layers(model: nn.Module, n: int) -> nn.Module:
+    """Keep the first ``n`` blocks of a native SpeechLM (and say so in its config).
+
+    A cheaper TWIST start for small-compute runs (e.g. the CPU demo): the kept blocks, the
+    embeddings and the final norm are the text LM's own weights.
+
+    Example:
+        >>> # model = keep_first_layers(model, 6)   # SmolLM2-135M: 30 -> 6 blocks
+    """
+    if not isinstance(model, SpeechLM):
+        raise ValueError("keep_layers works on native (Llama/Qwen2-family) models only")
+    total = model.config.n_layers
+    if not 0 < n <= total:
+        raise ValueError(f"keep_layers={n}: the model has {total} blocks (use 1..{total})")
+    model.model.layers = model.model.layers[:n]
+    model.config = dataclasses.replace(model.config, n_layers=n)
+    return model
+
+
 def random_init(shape: str, vocab: UnitVocab, seed: int = 0, rope_theta: float = 10000.0
                 ) -> tuple[SpeechLM, dict[str, Any]]:
     """A randomly initialised SpeechLM of a named shape (the no-TWIST baseline)."""
@@ -178,6 +198,10 @@ def run_init(cfg: InitConfig) -> Path:
     if cfg.text_lm:
         model, init = twist_init(cfg.text_lm, vocab, cfg.embed_init, cfg.seed, cfg.rope_theta,
                                  cfg.gguf_file or None)
+        if cfg.keep_layers:
+            init["source_layers"] = model.config.n_layers
+            model = keep_first_layers(model, cfg.keep_layers)
+            init["kept_layers"] = cfg.keep_layers
     else:
         model, init = random_init(cfg.shape, vocab, cfg.seed, cfg.rope_theta)
     init["config"] = to_dict(dataclasses.replace(cfg, force=False))

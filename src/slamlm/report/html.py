@@ -195,7 +195,7 @@ def _generation_section(path: Path, run_dir: Path) -> str:
     items = []
     for r in read_jsonl(path, skip_bad=True):
         base = path.parent
-        prompt = _resolve(_pick(r, "prompt_path", "prompt_audio", "prompt"), base)
+        prompt = _resolve(_pick(r, "prompt_clip", "prompt_path", "prompt_audio", "prompt"), base)
         out = _resolve(_pick(r, "wav", "wav_path", "audio_path", "output_path"), base)
         text = _pick(r, "transcript", "text")
         prompt_text = _pick(r, "prompt_transcript", "prompt_text")
@@ -206,7 +206,7 @@ def _generation_section(path: Path, run_dir: Path) -> str:
                 parts.append(f"<i>{html.escape(str(prompt_text))}</i>")
             parts.append("<br>")
         if out is not None:
-            parts.append(f"continuation: {_audio_tag(out)} ")
+            parts.append(f"prompt → continuation: {_audio_tag(out)} ")
         if text:
             parts.append(f"<i>{html.escape(str(text))}</i>")
         n_units = len(r.get("generated_units", r.get("units", [])) or [])

