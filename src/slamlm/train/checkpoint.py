@@ -18,6 +18,7 @@ import os
 import random
 import re
 import shutil
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -121,6 +122,9 @@ def incomplete_reason(folder: Path) -> str | None:
         with safe_open(str(folder / "model.safetensors"), framework="pt") as f:
             f.keys()
         json.loads((folder / "state.json").read_text())
+        json.loads((folder / "config.json").read_text())
+        with zipfile.ZipFile(folder / "optimizer.pt") as z:  # torch.save's zip: a cut or
+            z.namelist()  # garbled file has no readable central directory (cheap to check)
     except Exception as e:  # noqa: BLE001 - any unreadable file disqualifies the folder
         return f"unreadable ({type(e).__name__}: {e})"
     return None
