@@ -118,8 +118,6 @@ def _synth(cfg: DemoConfig, out: Path, steps: Steps) -> dict[str, Path]:
 
 
 def _units(cfg: DemoConfig, out: Path, stories: Path, steps: Steps) -> tuple[Path, Path]:
-    from slamlm.io import atomic_write_json
-    from slamlm.units import UnitExtractor
     from slamlm.units.runner import UnitsConfig, run_units
 
     manifest = stories if stories.is_file() else stories / "manifest.jsonl"
@@ -128,11 +126,9 @@ def _units(cfg: DemoConfig, out: Path, stories: Path, steps: Steps) -> tuple[Pat
         input=str(manifest), out=str(units_dir), encoder="mel", k=cfg.k, seed=cfg.seed,
         device=cfg.device, num_workers=min(cfg.workers, 1))),
         f"mel encoder (25 Hz) + k-means k={cfg.k} fitted on the stories")
-    kmeans = sorted(units_dir.glob("kmeans-*.safetensors"))
-    if not kmeans:
-        raise RuntimeError(f"{units_dir}: no fitted k-means found after slam units")
-    ident = UnitExtractor.load("mel", kmeans[-1], device="cpu").identity()
-    identity = atomic_write_json(units_dir / "identity.json", ident)
+    identity = units_dir / "identity.json"  # written by slam units: encoder + k-means
+    if not identity.is_file():
+        raise RuntimeError(f"{identity}: missing after slam units (was the run interrupted?)")
     return units_dir, identity
 
 

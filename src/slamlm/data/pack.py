@@ -52,7 +52,7 @@ def find_units_files(src: Path) -> list[Path]:
     if not src.is_dir():
         raise FileNotFoundError(f"{src}: no such units file or folder (run slam units first)")
     files = sorted(p for p in src.rglob("*") if p.name.endswith((".jsonl", ".jsonl.gz"))
-                   and p.name != "failures.jsonl" and not p.name.startswith("."))
+                   and not p.name.startswith(("failures", ".")))
     if not files:
         raise FileNotFoundError(f"{src}: no *.jsonl or *.jsonl.gz units files found")
     return files

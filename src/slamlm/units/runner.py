@@ -262,6 +262,8 @@ def run_units(cfg: UnitsConfig) -> Path:
                          f"{ident['kmeans_hash']}: use another --out or the same --kmeans")
     if rank == 0:
         dump_config(cfg, out / "config.yaml")
+        # what `slam init --units-identity` / eval / generate need to re-create this extractor
+        atomic_write_json(out / "identity.json", ident)
     summary_path.unlink(missing_ok=True)  # present again only once this run finishes
     failures = FailureLog(fail_path, stage="units", strict=cfg.strict)
     mine = [it for it in items if shard_of(it[0], world) == rank]
