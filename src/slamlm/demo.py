@@ -56,7 +56,7 @@ class DemoConfig:
     prompt_seconds: float = 3.0
     max_new_tokens: int = 100
     transcribe: bool = True  # transcribe prompts/generations offline (pocketsphinx) for the report
-    report_screenshot: bool = False
+    report_screenshot: bool = True  # report.png via headless Chromium, when installed
 
 
 class Steps:
