@@ -20,6 +20,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 TARGET_SR = 16_000
+MIN_SR = 2_000  # lowest sample rate accepted as speech
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".opus", ".aiff", ".aif", ".au")
 
 
@@ -93,6 +94,9 @@ def load_audio(
     info = probe_audio(path)
     if info.frames == 0:
         raise AudioError(path, "contains no audio samples")
+    if info.sample_rate < MIN_SR:  # a wrong header; resampling it would blow up memory
+        raise AudioError(path, f"sample rate {info.sample_rate} Hz is below {MIN_SR} Hz, not "
+                               f"speech audio (fix the file's header or re-encode it)")
     if max_seconds is not None and info.seconds > max_seconds:
         raise AudioError(
             path, f"is {info.seconds:.1f} s long, over the {max_seconds:.0f} s limit (split it first)"

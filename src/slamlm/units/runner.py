@@ -85,6 +85,9 @@ def list_inputs(spec: str | Path) -> list[tuple[str, str]]:
         for i, r in enumerate(read_jsonl(p), 1):
             if "path" not in r:
                 raise ManifestError(f"{p} line {i}: record has no 'path'")
+            if not isinstance(r["path"], str) or not r["path"]:
+                raise ManifestError(f"{p} line {i}: 'path' must be a non-empty string, got "
+                                    f"{r['path']!r}")
             path = Path(r["path"]) if Path(r["path"]).is_absolute() else p.parent / r["path"]
             items.append((str(r.get("id") or record_id(path, p.parent)), str(path)))
     elif p.is_file() and p.suffix in (".txt", ".lst", ".list", ".scp"):
