@@ -27,6 +27,17 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """The CPU is shared (2 cores in CI): tiny tensors run faster on one intra-op thread."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture(scope="session")
 def peer_example_dir() -> Path:
     """The two real recordings + peer-toolkit units (tests/fixtures/peer_example)."""

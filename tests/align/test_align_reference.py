@@ -21,15 +21,6 @@ from slamlm.vocab import UnitVocab
 V = UnitVocab(n_units=10)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The CPU is shared: one intra-op thread (two oversubscribe badly under load)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def _pairs(n=7, seed=0):
     rng = np.random.default_rng(seed)
     return [make_pair(f"p{i}", rng.integers(0, 10, rng.integers(1, 9)),

@@ -19,15 +19,6 @@ from slamlm.vocab import UnitVocab
 V = UnitVocab(n_units=10)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The CPU is shared: one intra-op thread (two oversubscribe badly under load)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture
 def toy(tmp_path):
     """Chosen continues the prompt's counting pattern (a, a+1, ...); rejected is random."""

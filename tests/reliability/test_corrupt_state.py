@@ -20,14 +20,6 @@ from slamlm.train import PretrainConfig, fit
 from slamlm.train.checkpoint import find_latest, read_state
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.fixture(scope="module")
 def tokens(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("tok")

@@ -22,14 +22,6 @@ from slamlm.io import FailureLog, ManifestError, read_jsonl
 from slamlm.units.runner import UnitsConfig, run_units
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 # ---------------------------------------------------------------- audio through `slam units`
 @pytest.fixture(scope="module")
 def units_base(tmp_path_factory) -> dict[str, Path]:

@@ -21,15 +21,6 @@ K25 = (10, 3, 3, 3, 3, 2, 2, 2)
 S25 = (5, 2, 2, 2, 2, 2, 2, 2)  # total stride 640 = 25 Hz
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The CPU is shared: tiny tensors run faster on one thread."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def tiny_hubert(tmp_path, norm: str, stable: bool = False, layers: int = 3) -> str:
     from transformers import HubertConfig, HubertModel
 

@@ -18,15 +18,6 @@ from slamlm.units.kmeans import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The CPU is shared: tiny tensors run faster on one thread."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def blobs(n=6000, k=6, d=10, seed=0):
     g = torch.Generator().manual_seed(seed)
     centres = torch.randn(k, d, generator=g) * 6

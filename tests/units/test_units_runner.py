@@ -25,15 +25,6 @@ from slamlm.units.runner import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """The CPU is shared: tiny tensors run faster on one thread."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def slam_units(*argv: str) -> int:
     parser = argparse.ArgumentParser(prog="slam")
     register(parser.add_subparsers(dest="command"))
