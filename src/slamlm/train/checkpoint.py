@@ -105,10 +105,35 @@ def save_train_checkpoint(root: Path, step: int, model: nn.Module, opt: torch.op
         write_checkpoint_files(to_save, meta, tmp)
         torch.save(opt_state, tmp / "optimizer.pt")
         dump_config(run_cfg, tmp / "run.yaml")
+        _copy_text_tokenizer(root, run_cfg, meta, tmp)
         atomic_write_json(tmp / "state.json", {**state, "rng": rng_state()}, indent=None)
     prune(root, keep_last)
     log.info("saved %s", final)
     return final
+
+
+def _copy_text_tokenizer(root: Path, run_cfg: Any, meta: dict[str, Any], tmp: Path) -> None:
+    """Copy an interleaved model's ``text_tokenizer/`` folder into the checkpoint being written.
+
+    Looked for in the init folder (``model.init``; DPO's ``checkpoint``), an explicit resume
+    folder, the newest ``step_*`` under ``root``, then the meta's absolute
+    ``text_tokenizer_dir``; a plain (speech-only) checkpoint has none and copies nothing.
+    """
+    sub = meta.get("text_tokenizer")
+    if not sub:
+        return
+    bases = [getattr(getattr(run_cfg, "model", None), "init", None),
+             getattr(run_cfg, "checkpoint", None), getattr(run_cfg, "resume", None)]
+    cands = [Path(b) / sub for b in bases if b and str(b) not in ("auto", "none")]
+    cands += [c / sub for c in reversed(list_checkpoints(root))]
+    if meta.get("text_tokenizer_dir"):
+        cands.append(Path(meta["text_tokenizer_dir"]))
+    src = next((c for c in cands if c.is_dir()), None)
+    if src is None:
+        log.warning("interleaved checkpoint without its text tokenizer: none of %s exists",
+                    ", ".join(map(str, cands)))
+        return
+    shutil.copytree(src, tmp / sub)
 
 
 def incomplete_reason(folder: Path) -> str | None:

@@ -134,10 +134,10 @@ def _fit(cfg: PretrainConfig, info: DistInfo) -> Path:
     tokens_per_step = t.batch_size * cfg.data.context
     flops_tok = _flops_per_token(model, cfg.data.context)
     peak = _peak_flops(t.peak_tflops, info)
-    val: tuple[int, float] = (-1, math.nan)  # (step, loss) of the latest validation
+    val: tuple[int, dict] = (-1, {})  # (step, losses) of the latest validation
     if t.eval_every and state.step == 0:  # the starting point of the validation curve
         val = (0, evaluate(wrapped, r.val_data, t, info, amp))
-        _emit({"step": 0, "val_loss": val[1]}, metrics)
+        _emit({"step": 0, **val[1]}, metrics)
     loss_acc = torch.zeros((), device=info.device)  # summed over the log interval
     norm_acc = torch.zeros((), device=info.device)
     bad_run = torch.zeros((), device=info.device)  # NaN/inf steps in a row
@@ -187,7 +187,7 @@ def _fit(cfg: PretrainConfig, info: DistInfo) -> Path:
             last_log, last_log_step = time.time(), state.step
         if t.eval_every and state.step % t.eval_every == 0 and state.step != t.max_steps:
             val = (state.step, evaluate(wrapped, r.val_data, t, info, amp))
-            _emit({"step": state.step, "val_loss": val[1]}, metrics)
+            _emit({"step": state.step, **val[1]}, metrics)
         if t.ckpt_every and state.step % t.ckpt_every == 0:
             state.skipped = skipped0 + int(bad_total.item())
             last = _save(cfg, state, model, opt, r.meta, info, r.sharded, start)
@@ -195,7 +195,7 @@ def _fit(cfg: PretrainConfig, info: DistInfo) -> Path:
     state.skipped = skipped0 + int(bad_total.item())
     if val[0] != state.step:
         val = (state.step, evaluate(wrapped, r.val_data, t, info, amp))
-    _emit({"step": state.step, "val_loss": val[1], "final": True}, metrics)
+    _emit({"step": state.step, **val[1], "final": True}, metrics)
     if last is None or last.name != ckpt.ckpt_name(state.step):
         last = _save(cfg, state, model, opt, r.meta, info, r.sharded, start)
     if metrics:
@@ -218,16 +218,49 @@ def _loss(wrapped: nn.Module, mb: MicroBatch, device: torch.device, amp: torch.d
 
 @torch.no_grad()
 def evaluate(wrapped: nn.Module, data: PackedWindows, t: Any, info: DistInfo,
-             amp: torch.dtype | None) -> float:
-    """Mean loss per in-document target over (the first ``eval_windows``) validation windows."""
+             amp: torch.dtype | None) -> dict[str, float]:
+    """Mean loss per in-document target over (the first ``eval_windows``) validation windows.
+
+    Returns ``{"val_loss": ...}``; on interleaved shards (``<split>_modality.npy``) also
+    ``val_loss_speech`` / ``val_loss_text`` / ``val_loss_markers`` (by target token kind).
+    """
+    kinds = VAL_KINDS if _is_interleaved(data.shard) else {}
     wrapped.eval()
-    tot = torch.zeros(2, dtype=torch.float64, device=info.device)
+    tot = torch.zeros(2 + 2 * len(kinds), dtype=torch.float64, device=info.device)
     for mb in eval_batches(data, t.micro_batch, info.rank, info.world, t.eval_windows or None):
+        if kinds:
+            tot += _modality_sums(wrapped, mb, info.device, amp, data.shard.vocab)
+            continue
         tot[0] += _loss(wrapped, mb, info.device, amp, scale=1.0).double()
         tot[1] += float((mb.targets != IGNORE).sum())
     wrapped.train()
     tot = all_reduce_sum(tot, info)
-    return float(tot[0] / tot[1]) if tot[1] > 0 else math.nan
+    out = {"val_loss": float(tot[0] / tot[1]) if tot[1] > 0 else math.nan}
+    for j, name in enumerate(kinds.values()):
+        if tot[3 + 2 * j] > 0:
+            out[name] = float(tot[2 + 2 * j] / tot[3 + 2 * j])
+    return out
+
+
+VAL_KINDS = {"unit": "val_loss_speech", "text": "val_loss_text", "marker": "val_loss_markers"}
+
+
+def _is_interleaved(shard: TokenShard) -> bool:
+    entry = shard.index["splits"][shard.split]
+    return (shard.folder / entry.get("modality", f"{shard.split}_modality.npy")).is_file()
+
+
+def _modality_sums(wrapped: nn.Module, mb: MicroBatch, device: torch.device,
+                   amp: torch.dtype | None, vocab: Any) -> torch.Tensor:
+    """[nll sum, n] over all targets, then per :data:`VAL_KINDS` kind (validation only)."""
+    from slamlm.model.interleaved import per_modality_loss
+
+    x, y, d = (torch.from_numpy(a).to(device) for a in (mb.input_ids, mb.targets, mb.doc_ids))
+    with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+        part = per_modality_loss(wrapped(x, doc_ids=d), y, vocab, ignore_index=IGNORE)
+    vals = [v for k in ("all", *VAL_KINDS) for v in (part.get(k, 0.0) * part.get(f"n_{k}", 0),
+                                                      part.get(f"n_{k}", 0))]
+    return torch.tensor(vals, dtype=torch.float64, device=device)
 
 
 def _truncate_metrics(path: Path, step: int) -> None:

@@ -1,0 +1,100 @@
+"""Interleaving follow-ups: training checkpoints carry the text tokenizer; validation logs a
+loss per modality on interleaved shards (and not on plain ones)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from interleave_helpers import N_UNITS, WORDS, build_text_lm, write_corpus
+
+from slamlm.data.interleave_pack import InterleavePackConfig, run_pack_interleaved
+from slamlm.model.interleaved import (
+    TOKENIZER_DIR,
+    evaluate_modalities,
+    interleaved_init,
+    load_interleaved,
+    save_interleaved,
+)
+from slamlm.train.config import DataConfig, ModelSource, PretrainConfig, TrainConfig
+from slamlm.train.loop import fit
+
+
+@pytest.fixture(scope="module")
+def packed(tmp_path_factory):
+    """(init folder, interleaved token folder) over a tiny text LM + synthetic corpus."""
+    work = tmp_path_factory.mktemp("il_follow")
+    lm = build_text_lm(work / "lm")
+    model, meta = interleaved_init(lm, n_units=N_UNITS)
+    init = save_interleaved(model, meta, work / "init")
+    manifest, units = write_corpus(work / "corpus", n=40)
+    tokens = run_pack_interleaved(InterleavePackConfig(
+        units=str(units), manifest=str(manifest), out=str(work / "tokens"), init=str(init),
+        mix="interleaved=0.6,speech=0.2,text=0.2", mean_words=4.0, val_fraction=0.1,
+        context=64))
+    return work, init, tokens
+
+
+def _cfg(out, init, tokens, steps=2, eval_every=1):
+    return PretrainConfig(out=out, resume="auto", device="cpu", model=ModelSource(init=str(init)),
+                          data=DataConfig(tokens, 64),
+                          train=TrainConfig(batch_size=4, micro_batch=4, lr=1e-3, min_lr=1e-4,
+                                            warmup=0.0, max_steps=steps, budget=None,
+                                            precision="fp32", compile=False, log_every=1,
+                                            eval_every=eval_every, eval_windows=4,
+                                            ckpt_every=1, keep_last=0))
+
+
+def test_step_checkpoint_holds_tokenizer_after_init_is_deleted(packed, tmp_path):
+    work, init, tokens = packed
+    own = tmp_path / "init"  # a private copy: this test deletes it
+    shutil.copytree(init, own)
+    want = load_interleaved(own)[2].encode(" the cat sat", add_special_tokens=False)
+    last = fit(_cfg(tmp_path / "run", own, tokens, steps=2))
+    assert last.name == "step_00000002"
+    for step in (1, 2):
+        folder = tmp_path / "run" / "ckpt" / f"step_{step:08d}"
+        assert (folder / TOKENIZER_DIR / "tokenizer.json").is_file()
+    shutil.rmtree(own)
+    model, meta, tok = load_interleaved(last)
+    assert tok.encode(" the cat sat", add_special_tokens=False) == want
+    assert len(tok) == len(WORDS) + 3 and meta["train"]["step"] == 2
+    # resuming from the self-contained checkpoint (init gone) keeps copying the tokenizer
+    cfg = _cfg(tmp_path / "run", own, tokens, steps=3)
+    last = fit(cfg)
+    assert last.name == "step_00000003" and (last / TOKENIZER_DIR / "tokenizer.json").is_file()
+    assert load_interleaved(last)[2].encode(" the cat sat", add_special_tokens=False) == want
+
+
+def test_validation_logs_loss_per_modality(packed, tmp_path):
+    work, init, tokens = packed
+    last = fit(_cfg(tmp_path / "run", init, tokens, steps=2))
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    val = [r for r in rows if "val_loss" in r]
+    assert [r["step"] for r in val] == [0, 1, 2] and val[-1].get("final") is True
+    for r in val:
+        for k in ("val_loss_speech", "val_loss_text", "val_loss_markers"):
+            assert 0.0 < r[k] < 20.0, (k, r)
+    # the same numbers as the standalone evaluator over the same (first 4) windows
+    model = load_interleaved(last)[0]
+    ref = evaluate_modalities(model, tokens, "val", context=64, micro_batch=4, max_windows=4)
+    assert val[-1]["val_loss"] == pytest.approx(ref["all"], rel=1e-4)
+    assert val[-1]["val_loss_speech"] == pytest.approx(ref["unit"], rel=1e-4)
+    assert val[-1]["val_loss_text"] == pytest.approx(ref["text"], rel=1e-4)
+    assert val[-1]["val_loss_markers"] == pytest.approx(ref["marker"], rel=1e-4)
+    # the training rows are unchanged (no per-modality cost in the step)
+    train_rows = [r for r in rows if "loss" in r]
+    assert train_rows and not any(k.startswith("val_loss_") for r in train_rows for k in r)
+
+
+def test_plain_shards_log_only_val_loss(packed, tmp_path):
+    work, init, tokens = packed
+    plain = tmp_path / "tokens"
+    shutil.copytree(tokens, plain)
+    for split in ("train", "val"):
+        (plain / f"{split}_modality.npy").unlink()
+    fit(_cfg(tmp_path / "run", init, plain, steps=1))
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    val = [r for r in rows if "val_loss" in r]
+    assert val and all(set(r) <= {"step", "val_loss", "final"} for r in val)
