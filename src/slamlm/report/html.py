@@ -230,9 +230,50 @@ def _configs_section(run_dir: Path, out: Path) -> str:
     return "".join(parts)
 
 
+PIPELINE_ORDER = ("synth", "units", "init", "pretrain", "dpo", "eval", "generate")
+
+
+def _pipeline_key(p: Path, run_dir: Path) -> tuple[int, str]:
+    """Sort outputs in pipeline order (init, pretrain, dpo ...) rather than alphabetically."""
+    parts = p.relative_to(run_dir).parts
+    ranks = [PIPELINE_ORDER.index(x) for x in parts if x in PIPELINE_ORDER]
+    return (min(ranks) * 10 + max(ranks) if ranks else 99, str(p))
+
+
 def _files(run_dir: Path, name: str) -> list[Path]:
-    return sorted(p for p in run_dir.rglob(name)
-                  if not any(s.startswith(".") for s in p.relative_to(run_dir).parts))
+    found = [p for p in run_dir.rglob(name)
+             if not any(s.startswith(".") for s in p.relative_to(run_dir).parts)]
+    return sorted(found, key=lambda p: _pipeline_key(p, run_dir))
+
+
+def _comparison_table(paths: list[Path], run_dir: Path) -> str:
+    """One table, a column per evaluated model, when several results.json exist."""
+    cols: list[tuple[str, dict[str, Any]]] = []
+    for p in paths:
+        try:
+            rows = dict(_eval_rows(json.loads(p.read_text())))
+        except (OSError, json.JSONDecodeError):
+            continue
+        if rows:
+            cols.append((str(p.parent.relative_to(run_dir)), rows))
+    if len(cols) < 2:
+        return ""
+    benches = list(dict.fromkeys(b for _, rows in cols for b in rows))
+    head = "".join(f"<th>{html.escape(name)}</th>" for name, _ in cols)
+    body = []
+    for b in benches:
+        cells = []
+        for _, rows in cols:
+            d = rows.get(b)
+            acc = _num(_pick(d, "accuracy", "accuracy_mean", "acc_mean", "acc")) if d else None
+            cls = ' class="good"' if acc is not None and acc > (_num(_pick(d, "chance")) or 0.5) else ""
+            cells.append(f"<td{cls}>{_pct(acc)}</td>")
+        paper = PAPER.get(_bench_key(b), {}).get("Slam (paper)")
+        body.append(f'<tr><td class="l">{html.escape(b)}</td>{"".join(cells)}<td>50.0%</td>'
+                    f'<td>{f"{paper:.2f}%" if paper else "n/a"}</td></tr>')
+    return ("<p>Accuracy (mean log-prob per token; ties count half) of each evaluated model.</p>"
+            f"<table class='eval compare'><tr><th class='l'>benchmark</th>{head}<th>chance</th>"
+            f"<th>Slam paper (real benchmark)</th></tr>{''.join(body)}</table>")
 
 
 def build_report(run_dir: str | Path, out: str | Path | None = None, title: str | None = None) -> Path:
@@ -244,7 +285,11 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, title: str 
         raise FileNotFoundError(f"{run_dir}: run folder does not exist")
     out = Path(out) if out else run_dir / "report.html"
     training = [s for p in _files(run_dir, "metrics.jsonl") if (s := _training_section(p, run_dir))]
-    evals = [s for p in _files(run_dir, "results.json") if (s := _eval_section(p, run_dir))]
+    result_files = _files(run_dir, "results.json")
+    evals = [s for p in result_files if (s := _eval_section(p, run_dir))]
+    compare = _comparison_table(result_files, run_dir)
+    if compare:
+        evals = [compare, "<details><summary>per-model details</summary>", *evals, "</details>"]
     gens = [s for p in _files(run_dir, "generations.jsonl") if (s := _generation_section(p, run_dir))]
     extra = _extra_sections(run_dir)
     now = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")

@@ -59,7 +59,7 @@ def line_plot_svg(
         for name, (xs, ys) in series.items()
     }
     pts = {k: v for k, v in pts.items() if v}
-    left, right, top, bottom = 62, 16, 30, 44
+    left, right, top, bottom = 74, 16, 30, 44
     pw, ph = width - left - right, height - top - bottom
     out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="plot" width="{width}" height="{height}" '
            f'viewBox="0 0 {width} {height}" role="img" aria-label="{html.escape(title)}">',
@@ -96,8 +96,8 @@ def line_plot_svg(
                        f'<text x="{sx(t):.1f}" y="{top + ph + 17}" text-anchor="middle" font-size="11">{_fmt(t)}</text>')
     out.append(f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#444"/>')
     out.append(f'<text x="{left + pw / 2}" y="{height - 6}" text-anchor="middle" font-size="12">{html.escape(xlabel)}</text>')
-    out.append(f'<text x="14" y="{top + ph / 2}" text-anchor="middle" font-size="12" '
-               f'transform="rotate(-90 14 {top + ph / 2})">{html.escape(ylabel)}</text>')
+    out.append(f'<text x="12" y="{top + ph / 2}" text-anchor="middle" font-size="12" '
+               f'transform="rotate(-90 12 {top + ph / 2})">{html.escape(ylabel)}</text>')
     for i, (name, p) in enumerate(pts.items()):
         color = PALETTE[i % len(PALETTE)]
         coords = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in sorted(p))
