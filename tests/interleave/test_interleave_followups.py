@@ -98,3 +98,50 @@ def test_plain_shards_log_only_val_loss(packed, tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     val = [r for r in rows if "val_loss" in r]
     assert val and all(set(r) <= {"step", "val_loss", "final"} for r in val)
+
+
+def test_synth_benchmark_words_feed_crossmodal_pairs(tmp_path):
+    """`slam synth benchmarks` keeps StoryCloze word timings; pairs_from_benchmark uses them."""
+    import numpy as np
+
+    from slamlm.cli import main
+    from slamlm.data.interleave import word_unit_spans
+    from slamlm.eval.crossmodal import pairs_from_benchmark, read_crossmodal
+    from slamlm.io import read_jsonl, write_jsonl
+    from slamlm.synth.tts import text_words
+
+    bench = tmp_path / "bench"
+    assert main(["-q", "synth", "benchmarks", "--out", str(bench), "--n", "2", "--workers", "1",
+                 "--set", "benchmarks=[sSC,lexical]"]) == 0
+    texts = list(read_jsonl(bench / "texts.jsonl"))
+    cloze = {t["id"]: t for t in texts if t["bench"] == "sSC"}
+    assert sorted(cloze) == ["sSC/0_correct", "sSC/0_wrong", "sSC/1_correct", "sSC/1_wrong"]
+    assert all("words" not in t for t in texts if t["bench"] == "lexical")
+    for t in cloze.values():
+        assert [w[0] for w in t["words"]] == [w for w, _, _ in text_words(t["text"])]
+        ends = [w[2] for w in t["words"]]
+        assert ends == sorted(ends) and 0 < ends[-1] <= 60
+    # units for every utterance (as `slam units` would write them: id, dedup units, durations)
+    rng = np.random.default_rng(0)
+    recs = []
+    for rid, t in cloze.items():
+        n_frames = int(t["words"][-1][2] * 25) + 5
+        durs = rng.integers(1, 4, size=n_frames).tolist()
+        recs.append({"id": rid, "units": rng.integers(0, N_UNITS, size=len(durs)).tolist(),
+                     "durations": durs})
+    write_jsonl(tmp_path / "units" / "bench.jsonl", recs)
+    out = pairs_from_benchmark(bench / "sSC" / "pairs.jsonl", None, tmp_path / "units",
+                               tmp_path / "cm.jsonl")
+    pairs = read_crossmodal(out)
+    assert [p["id"] for p in pairs] == ["0", "1"]
+    by_id = {r["id"]: r for r in recs}
+    for p in pairs:
+        pos, neg = cloze[f"sSC/{p['id']}_correct"], cloze[f"sSC/{p['id']}_wrong"]
+        assert p["positive"].words == pos["words"] and p["negative"].words == neg["words"]
+        assert p["positive"].units == by_id[f"sSC/{p['id']}_correct"]["units"]
+        spans = word_unit_spans(p["positive"].durations, p["positive"].words)
+        assert len(spans) == len(pos["words"])
+    (bench / "texts.jsonl").unlink()
+    with pytest.raises(FileNotFoundError, match="texts.jsonl is missing"):
+        pairs_from_benchmark(bench / "sSC" / "pairs.jsonl", None, tmp_path / "units",
+                             tmp_path / "cm2.jsonl")

@@ -23,8 +23,9 @@ Input (``crossmodal.jsonl``), one pair a line; a story is its words + deduplicat
     {"id": "0", "positive": {"words": [["the", 0.0, 0.2], ...], "units": [...],
      "durations": [...]}, "negative": {...}}
 
-:func:`pairs_from_benchmark` builds it from a StoryCloze ``pairs.jsonl`` + a manifest with
-word timings + a units folder (joined by id).
+:func:`pairs_from_benchmark` builds it from a StoryCloze ``pairs.jsonl`` + word timings (a
+manifest with ``words``, or by default the ``texts.jsonl`` of ``slam synth benchmarks``) + a
+units folder (joined by id).
 
 Example:
     >>> # res = evaluate_crossmodal(model, vocab, tokenize, read_crossmodal("x.jsonl"))
@@ -204,16 +205,26 @@ def read_crossmodal(path: str | Path) -> list[dict[str, Any]]:
     return pairs
 
 
-def pairs_from_benchmark(pairs_jsonl: str | Path, words_manifest: str | Path,
+def pairs_from_benchmark(pairs_jsonl: str | Path, words_manifest: str | Path | None,
                          units: str | Path, out: str | Path) -> Path:
     """Join a StoryCloze ``pairs.jsonl`` (sides are wav paths) with word timings and units.
 
-    A side ``0_correct.wav`` in folder ``sSC/`` is looked up by id ``sSC/0_correct`` (the
-    ``slam units`` / ``slam synth`` id) or ``0_correct``. Writes ``out`` (crossmodal.jsonl).
+    ``words_manifest`` None: the benchmark's own ``texts.jsonl`` (next to the ``sSC/`` folder;
+    ``slam synth benchmarks`` keeps the TTS word timings there). A side ``0_correct.wav`` in
+    folder ``sSC/`` is looked up by id ``sSC/0_correct`` (the ``slam units`` / ``slam synth``
+    id) or ``0_correct``. Writes ``out`` (crossmodal.jsonl).
+
+    Example:
+        >>> # pairs_from_benchmark("bench/sSC/pairs.jsonl", None, "units/bench", "cm.jsonl")
     """
     from slamlm.data.interleave_pack import load_units, record_words
 
     pairs_jsonl = Path(pairs_jsonl)
+    if words_manifest is None:
+        words_manifest = pairs_jsonl.parent.parent / "texts.jsonl"
+        if not Path(words_manifest).is_file():
+            raise FileNotFoundError(f"{words_manifest} is missing: pass a manifest with 'words' "
+                                    "or re-run slam synth benchmarks")
     words = {str(r["id"]): record_words(r) for r in read_jsonl(words_manifest)}
     unit_recs = load_units(units)
 

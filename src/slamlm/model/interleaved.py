@@ -132,7 +132,7 @@ def save_interleaved(model: SpeechLM, meta: dict[str, Any], folder: str | Path) 
     meta = dict(meta)
     tok = meta.pop("_tokenizer", None)
     folder = Path(folder)
-    # later training checkpoints keep this meta: they find the tokenizer here
+    # fallback for checkpoints that lack their own copy (training checkpoints copy the folder)
     meta["text_tokenizer_dir"] = str((folder / TOKENIZER_DIR).resolve())
     with atomic_dir(folder) as tmp:  # weights, config.json and tokenizer appear together
         write_checkpoint_files(model, meta, tmp)

@@ -7,6 +7,7 @@
     tSC/<i>_correct.wav, <i>_wrong.wav + pairs.jsonl   wrong ending: from another story/topic
     salmon/{speaker,gender}_consistency/sample_<i>_<0|1>.wav   1 switches voice mid-utterance
     texts.jsonl                         every utterance: bench, id, path, text, voice, correct
+                                        (+ words [[word, start_s, end_s], ...] for sSC/tSC)
 
 Disjoint from training stories: every sentence names a character from the lexicon's
 ``heldout_names`` (never used by the story grammar) and items draw from their own seed
@@ -82,6 +83,7 @@ def _zr_jobs(kind: str, cfg: BenchConfig, root: Path) -> tuple[list[Job], list[d
     return jobs, rows
 
 
+TEXT_KEYS = ("bench", "id", "path", "text", "voice", "correct")  # + "words" for StoryCloze
 LEX_COLS = ["id", "filename", "voice", "frequency", "word", "phones", "length", "correct"]
 SYN_COLS = ["filename", "type", "subtype", "id", "voice", "correct", "transcription"]
 
@@ -176,7 +178,8 @@ def run_benchmarks(cfg: BenchConfig) -> Path:
             if "error" in rec:  # a benchmark with a missing side is unusable: stop
                 failures.add(rec["id"], rec["path"], rec["error"])
             if not rec["path"].startswith("_parts/"):
-                texts.append({k: rec[k] for k in ("bench", "id", "path", "text", "voice", "correct")})
+                keys = TEXT_KEYS + (("words",) if rec.get("bench") in ("sSC", "tSC") else ())
+                texts.append({k: rec[k] for k in keys})
         for kind, rows in golds.items():
             _write_gold(tmp / kind / "dev" / "gold.csv", LEX_COLS if kind == "lexical" else SYN_COLS,
                         rows)
