@@ -160,8 +160,14 @@ class SpeechLM(nn.Module):
         doc_ids: Tensor | None = None,
         cache=None,
         attention_mask: Tensor | None = None,
+        targets: Tensor | None = None,
     ) -> Tensor:
-        """input_ids (B, T) -> logits (B, T, V) float32. See module docstring."""
+        """input_ids (B, T) -> logits (B, T, V) float32. See module docstring.
+
+        With ``targets`` (B, T) (``-100`` = ignored) it returns the *summed* next-token
+        cross-entropy instead (0-d float32), so a compiled model fuses the loss into its graph
+        and the fp32 logits are never materialised (training; same ops as outside).
+        """
         mask, positions = build_mask_and_positions(
             input_ids, doc_ids, cache, attention_mask, self.attn_impl
         )
@@ -170,6 +176,9 @@ class SpeechLM(nn.Module):
         for layer in self.model.layers:
             x = layer(x, cos, sin, mask, cache)
         logits = self.lm_head(self.model.norm(x)).float()  # (B, T, V)
+        if targets is not None:
+            return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=-100,
+                                   reduction="sum")
         if cache is not None:
             cache.advance(input_ids.shape[1])
         return logits

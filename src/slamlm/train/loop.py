@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -205,15 +206,42 @@ def _fit(cfg: PretrainConfig, info: DistInfo) -> Path:
 
 def _loss(wrapped: nn.Module, mb: MicroBatch, device: torch.device, amp: torch.dtype | None,
           scale: float) -> torch.Tensor:
-    """Summed next-token cross-entropy of one micro-batch times ``scale``."""
-    x = torch.from_numpy(mb.input_ids).to(device, non_blocking=True)  # (B, T)
-    y = torch.from_numpy(mb.targets).to(device, non_blocking=True)  # (B, T), IGNORE masked
-    d = torch.from_numpy(mb.doc_ids).to(device, non_blocking=True)  # (B, T)
+    """Summed next-token cross-entropy of one micro-batch times ``scale``.
+
+    A native SpeechLM computes the loss inside its forward (``targets=``), so a compiled model
+    has forward + loss in one graph; ``scale`` (a Python float that changes every step) is
+    applied outside it so it never becomes a guard/recompile. Same ops in eager mode.
+    Inputs are made contiguous: ``PackedWindows.batch`` gives row-strided views (T+1), and a
+    compiled graph guards on strides, so any other producer (padded eval rows) would recompile.
+    """
+    x, y, d = (torch.from_numpy(np.ascontiguousarray(a)).to(device, non_blocking=True)
+               for a in (mb.input_ids, mb.targets, mb.doc_ids))  # (B, T); y: IGNORE masked
     with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
+        if _loss_in_forward(wrapped):
+            return wrapped(x, doc_ids=d, targets=y) * scale
         logits = wrapped(x, doc_ids=d)  # (B, T, V)
     nll = F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), ignore_index=IGNORE,
                           reduction="sum")
     return nll * scale
+
+
+def _loss_in_forward(wrapped: nn.Module) -> bool:
+    """Whether the model under compile/DDP wrappers takes ``targets=`` (the native SpeechLM)."""
+    from slamlm.model import SpeechLM
+
+    inner = getattr(wrapped, "_orig_mod", wrapped)
+    return isinstance(getattr(inner, "module", inner), SpeechLM)
+
+
+def _full_rows(mb: MicroBatch, rows: int) -> MicroBatch:
+    """Pad a short (last) validation micro-batch to ``rows`` rows of ignored targets, so a
+    compiled model sees one fixed shape and does not recompile for it."""
+    pad = rows - mb.input_ids.shape[0]
+    if pad <= 0:
+        return mb
+    x, y, d = ((a, np.full((pad, a.shape[1]), fill, dtype=a.dtype))
+               for a, fill in ((mb.input_ids, 0), (mb.targets, IGNORE), (mb.doc_ids, 0)))
+    return MicroBatch(*(np.concatenate(pair) for pair in (x, y, d)))
 
 
 @torch.no_grad()
@@ -228,6 +256,7 @@ def evaluate(wrapped: nn.Module, data: PackedWindows, t: Any, info: DistInfo,
     wrapped.eval()
     tot = torch.zeros(2 + 2 * len(kinds), dtype=torch.float64, device=info.device)
     for mb in eval_batches(data, t.micro_batch, info.rank, info.world, t.eval_windows or None):
+        mb = _full_rows(mb, t.micro_batch)
         if kinds:
             tot += _modality_sums(wrapped, mb, info.device, amp, data.shard.vocab)
             continue
