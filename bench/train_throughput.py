@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch._dynamo.utils import counters
 
 from slamlm.data.shards import TokenShard
 from slamlm.data.windows import PackedWindows, WindowSampler
@@ -140,12 +141,16 @@ def run_variant(name, args, shape, shard, dev):
         opt = build_optimizer(model, 1e-4, 0.0, (0.9, 0.999), 1e-8)
         step = make_our_step(model, wrapped, opt, dev, torch.bfloat16 if gpu else None)
     sampler = WindowSampler(PackedWindows(shard, args.context), micro, accum, seed=0)
+    counters.clear()
     rate, mem, loss = time_variant(step, sampler, dev, args.warmup, args.windows, args.steps)
+    dyn = (counters["frames"]["total"], counters["stats"]["unique_graphs"],
+           sum(counters["graph_break"].values()))
     del model, opt, step
     gc.collect()
     if gpu:
         torch.cuda.empty_cache()
-    return {"name": name, "micro": micro, "accum": accum, "tok_s": rate, "mem": mem, "loss": loss}
+    return {"name": name, "micro": micro, "accum": accum, "tok_s": rate, "mem": mem, "loss": loss,
+            "dynamo": dyn}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -222,6 +227,9 @@ def print_table(rows, args, dev, ftok: float) -> None:
               f"{100 * tf / args.peak_tflops:.3g}% | {r['mem']:.2f} | {r['loss']:.3f} |")
     a, b, c = (r["tok_s"] for r in rows)
     print(f"\n(c)/(a) = {c / a:.2f}x   (c)/(b) = {c / b:.2f}x")
+    if args.compile:  # over warm-up + timed steps; the contract is 1 frame, 1 graph, 0 breaks
+        print("dynamo (frames compiled, graphs, graph breaks): "
+              + ", ".join(f"({r['name'][0]}) {r['dynamo']}" for r in rows[1:]))
     if dev.type == "cpu":
         print("CPU: memory is the process's max RSS (cumulative over variants), not per variant.")
 

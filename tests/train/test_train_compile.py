@@ -173,3 +173,28 @@ def test_flex_block_mask_matches_sdpa_doc_mask():
             pytest.skip(f"flex_attention forward does not run on CPU here: {e}")
     torch.testing.assert_close(out, ref, rtol=1e-4, atol=1e-5)
     assert not torch.allclose(ref, m.set_attn_impl("sdpa") or m(x))  # the mask matters
+
+
+def test_flex_path_traces_to_one_graph_without_recompiles(monkeypatch):
+    """The GPU flex path (BlockMask built inside the compiled forward, flex_attention through
+    its own torch.compile wrapper) traced on CPU: one graph, no graph break, and new document
+    layouts reuse it. backend="eager" runs the traced graph (flex's dense CPU reference)."""
+    from slamlm.model import masks
+
+    gpu_branch = masks._flex
+    monkeypatch.setattr(masks, "_flex", lambda on_cuda: gpu_branch(True))
+    monkeypatch.setattr(masks, "_compiled_flex", None)
+    m = _model().eval()
+    compiled = torch.compile(m, backend="eager")
+    rng = np.random.default_rng(7)
+    with torch.no_grad(), dynamo.config.patch(error_on_recompile=True):
+        for layout in LAYOUTS[1:4]:
+            mb = _batch(rng, layout)
+            x, d = torch.from_numpy(mb.input_ids).contiguous(), torch.from_numpy(mb.doc_ids)
+            m.set_attn_impl("flex")
+            out = compiled(x, doc_ids=d)
+            m.set_attn_impl("sdpa")
+            torch.testing.assert_close(out, m(x, doc_ids=d), rtol=1e-4, atol=1e-5)
+            m.set_attn_impl("flex")
+    assert counters["stats"]["unique_graphs"] == 1
+    assert not counters["graph_break"]

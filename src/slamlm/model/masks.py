@@ -24,9 +24,11 @@ _compiled_flex = None
 
 def _flex(on_cuda: bool):
     """flex_attention compiled once on GPU; on CPU the eager reference (compiling it there
-    takes minutes and is only useful for checking the mask)."""
+    takes minutes and is only useful for checking the mask). Inside a compiled model the plain
+    op is returned (the outer graph compiles it): creating/reading the cached wrapper there
+    put a guard on this global, so the second training step recompiled the whole model."""
     global _compiled_flex
-    if not on_cuda:
+    if not on_cuda or torch.compiler.is_compiling():
         return flex_attention
     if _compiled_flex is None:
         _compiled_flex = torch.compile(flex_attention, dynamic=False)
