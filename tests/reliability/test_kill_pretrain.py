@@ -20,7 +20,7 @@ from slamlm.data.synthetic import write_synthetic_units
 from slamlm.train import PretrainConfig, fit
 from slamlm.train.checkpoint import incomplete_reason, list_checkpoints
 
-MAX_STEPS = 150
+MAX_STEPS = 400  # room for 10 kills on a fast machine: each attempt runs <= ~40 steps
 TRAIN = {"batch_size": 4, "micro_batch": 2, "max_steps": MAX_STEPS, "budget": None,
          "log_every": 1, "eval_every": 50, "eval_windows": 4, "ckpt_every": 5, "keep_last": 2,
          "lr": 3e-3, "warmup": 0.1, "precision": "fp32", "compile": False}
@@ -83,8 +83,10 @@ def test_pretrain_survives_ten_sigkills(tokens, tmp_path):
     for _ in range(10):
         start = newest_step(ckpt)
         resumed_from.append(start)
-        # ready once this attempt wrote a checkpoint of its own (so every attempt progresses)
-        if not kill_when(args, lambda s=start: newest_step(ckpt) > s, delay=rng.uniform(0, 0.4)):
+        # kill once this attempt wrote 1-3 checkpoints of its own (so every attempt progresses,
+        # by a number of steps that does not depend on the machine's speed), a moment later
+        target = start + 5 * rng.randint(1, 3)
+        if not kill_when(args, lambda t=target: newest_step(ckpt) >= t, delay=rng.uniform(0, 0.05)):
             break
         kills += 1
         assert_checkpoints_whole(ckpt)
