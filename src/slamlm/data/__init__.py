@@ -1,4 +1,4 @@
-"""Token shards (uint16 memmap + index), packing units into documents, packed windows.
+"""Token shards (uint16/uint32 memmap + index), packing units into documents, packed windows.
 
 Example:
     >>> # from slamlm.data import PackConfig, run_pack, TokenShard, PackedWindows

@@ -40,7 +40,7 @@ from slamlm.data.interleave import (
     word_unit_spans,
 )
 from slamlm.data.pack import find_units_files, id_hash, is_val, split_long, units_hash
-from slamlm.data.shards import DTYPE, FORMAT_VERSION, ShardWriter, read_index
+from slamlm.data.shards import FORMAT_VERSION, ShardWriter, read_index, shard_dtype
 from slamlm.io import FailureLog, atomic_dir, atomic_write_json, read_jsonl
 from slamlm.vocab import UnitVocab
 
@@ -200,9 +200,10 @@ def _source_hash(cfg: InterleavePackConfig) -> str:
 
 
 def _write_splits(tmp: Path, docs: Iterator[tuple[str, str, list[int]]],
-                  cfg: InterleavePackConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+                  cfg: InterleavePackConfig, dtype: np.dtype
+                  ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Write train/val shards + per-document modality codes; returns (splits, counts)."""
-    writers = {s: ShardWriter(tmp, s) for s in ("train", "val")}
+    writers = {s: ShardWriter(tmp, s, dtype) for s in ("train", "val")}
     mods: dict[str, list[int]] = {"train": [], "val": []}
     counts = {k: {"docs": 0, "tokens": 0} for k in MODALITIES}
     best: tuple[float, int, int] | None = None  # lowest-hash train record (hash, first, pieces)
@@ -245,17 +246,16 @@ def run_pack_interleaved(cfg: InterleavePackConfig) -> Path:
     except ValueError:
         pass
     tokenize, vocab = load_text_side(cfg)
-    if vocab.size > np.iinfo(DTYPE).max:
-        raise ValueError(f"vocabulary of {vocab.size} tokens does not fit uint16 shards "
-                         "(text LM vocabulary too large for this format)")
+    dtype = shard_dtype(vocab.size)  # uint32 for Qwen2.5/Llama-3-sized text vocabularies
     failures = FailureLog(out.parent / f"{out.name}_failures.jsonl", "pack-interleaved",
                           cfg.strict)
     with atomic_dir(out) as tmp:
-        splits, counts = _write_splits(tmp, _iter_docs(cfg, tokenize, vocab, failures), cfg)
+        splits, counts = _write_splits(tmp, _iter_docs(cfg, tokenize, vocab, failures), cfg,
+                                       dtype)
         if not sum(s["n_docs"] for s in splits.values()):
             raise ValueError(f"{cfg.manifest}: no usable records ({failures.count} failed, "
                              f"see {failures.path})")
-        index = {"format": FORMAT_VERSION, "dtype": np.dtype(DTYPE).name,
+        index = {"format": FORMAT_VERSION, "dtype": dtype.name,
                  "vocab": vocab.to_dict(), "context": cfg.context,
                  "val_fraction": cfg.val_fraction, "source_hash": source, "interleaved": True,
                  "modalities": list(MODALITIES), "mix": parse_mix(cfg.mix), "counts": counts,

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from slamlm.config import dump_config
-from slamlm.data.shards import DTYPE, FORMAT_VERSION, ShardError, ShardWriter, read_index
+from slamlm.data.shards import FORMAT_VERSION, ShardError, ShardWriter, read_index, shard_dtype
 from slamlm.io import FailureLog, ManifestError, atomic_dir, atomic_write_json, read_jsonl
 from slamlm.vocab import UnitVocab, VocabError
 
@@ -119,8 +119,9 @@ def _is_done(out: Path, source_hash: str, cfg: PackConfig) -> bool:
             and index.get("vocab", {}).get("n_units") == cfg.n_units)
 
 
-def _write_splits(tmp: Path, docs: Iterator[tuple[str, np.ndarray]], cfg: PackConfig) -> dict:
-    writers = {s: ShardWriter(tmp, s) for s in ("train", "val")}
+def _write_splits(tmp: Path, docs: Iterator[tuple[str, np.ndarray]], cfg: PackConfig,
+                  dtype: np.dtype) -> dict:
+    writers = {s: ShardWriter(tmp, s, dtype) for s in ("train", "val")}
     best: tuple[float, int, int] | None = None  # lowest-hash train record: (hash, first doc, pieces)
     for rid, toks in docs:
         split = "val" if is_val(rid, cfg.val_fraction) else "train"
@@ -149,16 +150,15 @@ def run_pack(cfg: PackConfig) -> Path:
         log.info("%s is up to date with %s (%d files); nothing to do", out, root, len(files))
         return out
     vocab = UnitVocab(n_units=cfg.n_units)
-    if vocab.size > np.iinfo(DTYPE).max:
-        raise ValueError(f"vocabulary of {vocab.size} tokens does not fit uint16 shards")
+    dtype = shard_dtype(vocab.size)  # uint16, or uint32 above 65 536 tokens
     failures = FailureLog(out.parent / f"{out.name}_failures.jsonl", stage="pack", strict=cfg.strict)
     with atomic_dir(out) as tmp:
         docs = iter_documents(files, root if root.is_dir() else root.parent, vocab, failures)
-        splits = _write_splits(tmp, docs, cfg)
+        splits = _write_splits(tmp, docs, cfg, dtype)
         n_docs = sum(s["n_docs"] for s in splits.values())
         if n_docs == 0:
             raise ValueError(f"{root}: no usable records ({failures.count} failed, see {failures.path})")
-        index = {"format": FORMAT_VERSION, "dtype": np.dtype(DTYPE).name, "vocab": vocab.to_dict(),
+        index = {"format": FORMAT_VERSION, "dtype": dtype.name, "vocab": vocab.to_dict(),
                  "units_hash": source, "context": cfg.context, "val_fraction": cfg.val_fraction,
                  "source": str(root), "n_files": len(files), "n_failures": failures.count,
                  "splits": splits}

@@ -1,4 +1,4 @@
-"""Token shards: a flat uint16 memmap per split plus ``index.json`` describing it.
+"""Token shards: a flat uint16/uint32 memmap per split plus ``index.json`` describing it.
 
 Layout of a ``tokens/`` folder written by ``slam pack``::
 
@@ -6,7 +6,8 @@ Layout of a ``tokens/`` folder written by ``slam pack``::
                                 "units_hash": "...", "context": 1024,
                                 "splits": {"train": {"file": "train.bin", "n_tokens": N,
                                                      "n_docs": D, "docs": "train_docs.npy"}}}
-    tokens/train.bin           flat token stream (uint16)
+    tokens/train.bin           flat token stream (index "dtype": uint16, or uint32 when the
+                               vocabulary has more than 65 536 tokens; no "dtype" = uint16)
     tokens/train_docs.npy      (D, 2) int64: offset and length of each document
 
 A shard whose size disagrees with its index is refused (never silently trained on).
@@ -28,7 +29,31 @@ import numpy as np
 from slamlm.vocab import UnitVocab
 
 FORMAT_VERSION = 1
-DTYPE = np.uint16
+DTYPE = np.uint16  # default / legacy shard dtype (indexes written without "dtype")
+DTYPES = ("uint16", "uint32")
+
+
+def shard_dtype(vocab_size: int) -> np.dtype:
+    """Smallest shard dtype holding token ids ``0 .. vocab_size - 1``.
+
+    Example:
+        >>> shard_dtype(503).name, shard_dtype(151_667).name
+        ('uint16', 'uint32')
+    """
+    for name in DTYPES:
+        if vocab_size - 1 <= np.iinfo(name).max:
+            return np.dtype(name)
+    raise ValueError(f"vocabulary of {vocab_size} tokens does not fit uint32 token shards "
+                     f"(max {np.iinfo(np.uint32).max + 1} tokens)")
+
+
+def index_dtype(index: dict[str, Any], where: str | Path = "index.json") -> np.dtype:
+    """The token dtype an index declares (``uint16`` when absent: shards from before uint32)."""
+    name = index.get("dtype", "uint16")
+    if name not in DTYPES:
+        raise ShardError(f"{where}: unsupported token dtype {name!r} (expected one of "
+                         f"{list(DTYPES)}): re-run slam pack")
+    return np.dtype(name)
 
 
 class ShardError(ValueError):
@@ -55,7 +80,7 @@ class TokenShard:
 
     folder: Path
     split: str
-    tokens: np.ndarray  # (N,) uint16 memmap
+    tokens: np.ndarray  # (N,) uint16 or uint32 memmap (index "dtype")
     doc_offsets: np.ndarray  # (D,) int64, ascending
     doc_lengths: np.ndarray  # (D,) int64
     vocab: UnitVocab
@@ -72,7 +97,8 @@ class TokenShard:
         bin_path = folder / meta["file"]
         if not bin_path.is_file():
             raise ShardError(f"{bin_path} is missing: re-run slam pack")
-        itemsize = np.dtype(index["dtype"]).itemsize
+        dtype = index_dtype(index, folder / "index.json")
+        itemsize = dtype.itemsize
         n_file = bin_path.stat().st_size // itemsize
         if n_file != meta["n_tokens"] or bin_path.stat().st_size % itemsize:
             raise ShardError(
@@ -82,8 +108,8 @@ class TokenShard:
         docs = np.load(folder / meta["docs"])
         if docs.shape != (meta["n_docs"], 2) or (len(docs) and docs[-1].sum() != n_file):
             raise ShardError(f"{folder / meta['docs']} disagrees with index.json: re-run slam pack")
-        tokens = (np.memmap(bin_path, dtype=index["dtype"], mode="r") if n_file
-                  else np.zeros(0, dtype=index["dtype"]))
+        tokens = (np.memmap(bin_path, dtype=dtype, mode="r") if n_file
+                  else np.zeros(0, dtype=dtype))
         return cls(folder, split, tokens, docs[:, 0].copy(), docs[:, 1].copy(),
                    UnitVocab.from_dict(index["vocab"]), index)
 
@@ -102,10 +128,14 @@ class TokenShard:
 
 
 class ShardWriter:
-    """Append documents to ``<split>.bin`` in a folder; :meth:`finish` returns its index entry."""
+    """Append documents to ``<split>.bin`` in a folder; :meth:`finish` returns its index entry.
 
-    def __init__(self, folder: Path, split: str):
+    ``dtype``: the shard token dtype (:func:`shard_dtype` of the vocabulary size).
+    """
+
+    def __init__(self, folder: Path, split: str, dtype: np.dtype | str = DTYPE):
         self.folder, self.split = Path(folder), split
+        self.dtype = np.dtype(dtype)
         self.path = self.folder / f"{split}.bin"
         self._f = open(self.path, "wb")
         self.n_tokens = 0
@@ -113,9 +143,11 @@ class ShardWriter:
 
     def add(self, tokens: np.ndarray) -> None:
         """Write one document (already ``[bos] ... [eos]`` or a piece of one)."""
-        if tokens.size and int(tokens.max()) > np.iinfo(DTYPE).max:
-            raise ShardError(f"token id {int(tokens.max())} does not fit uint16")
-        self._f.write(np.asarray(tokens, dtype=DTYPE).tobytes())
+        if tokens.size and (int(tokens.max()) > np.iinfo(self.dtype).max or int(tokens.min()) < 0):
+            bad = int(tokens.max()) if int(tokens.min()) >= 0 else int(tokens.min())
+            raise ShardError(f"token id {bad} does not fit {self.dtype.name} shards "
+                             f"({self.path.name})")
+        self._f.write(np.asarray(tokens, dtype=self.dtype).tobytes())
         self.docs.append((self.n_tokens, int(tokens.size)))
         self.n_tokens += int(tokens.size)
 
@@ -129,7 +161,7 @@ class ShardWriter:
     def drop_doc(self, i: int) -> np.ndarray:
         """Remove document ``i`` (rewrites the file; used only for tiny datasets). Returns it."""
         self._f.close()
-        data = np.fromfile(self.path, dtype=DTYPE)
+        data = np.fromfile(self.path, dtype=self.dtype)
         o, n = self.docs[i]
         removed = data[o:o + n].astype(np.int64)
         np.concatenate([data[:o], data[o + n:]]).tofile(self.path)
