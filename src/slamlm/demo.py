@@ -49,7 +49,7 @@ class DemoConfig:
     lr: float = 1e-3
     pretrain_budget: str = "5m"
     pretrain_max_steps: int = 0
-    dpo_budget: str = "75s"
+    dpo_budget: str = "2m"
     dpo_batch_pairs: int = 8
     eval_init: bool = True  # also score the untrained model, to show what training bought
     prompts: int = 4

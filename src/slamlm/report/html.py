@@ -76,12 +76,15 @@ def _training_section(path: Path, run_dir: Path) -> str:
     if not rows:
         return ""
     label = html.escape(str(path.parent.relative_to(run_dir)) or ".")
-    loss_keys = [k for k in ("loss", "val_loss", "dpo_loss", "reward_accuracy", "reward_margin")
+    loss_keys = [k for k in ("loss", "val_loss", "dpo_loss", "reward_accuracy", "reward_margin",
+                             "heldout_reward_accuracy", "heldout_reward_margin")
                  if any(k in r for r in rows)]
     plots = []
     main = {k: _series(rows, k) for k in loss_keys if k in ("loss", "val_loss", "dpo_loss")}
     plots.append(line_plot_svg(main, title=f"loss ({label})", xlabel="step", ylabel="loss"))
-    dpo = {k: _series(rows, k) for k in ("reward_accuracy", "reward_margin") if k in loss_keys}
+    dpo = {k: _series(rows, k) for k in ("reward_accuracy", "reward_margin",
+                                         "heldout_reward_accuracy", "heldout_reward_margin")
+           if k in loss_keys}
     if dpo:
         plots.append(line_plot_svg(dpo, title=f"DPO rewards ({label})", xlabel="step"))
     plots.append(line_plot_svg({"lr": _series(rows, "lr")}, title="learning rate", xlabel="step", ylabel="lr"))
@@ -102,10 +105,13 @@ def _training_summary(rows: list[dict[str, Any]]) -> str:
 
     cells = []
     for key, name in (("loss", "train loss"), ("val_loss", "validation loss"),
-                      ("reward_accuracy", "reward accuracy")):
+                      ("reward_accuracy", "reward accuracy"),
+                      ("heldout_reward_accuracy", "held-out reward accuracy"),
+                      ("heldout_reward_margin", "held-out reward margin")):
         a, b = first_last(key)
         if a is not None:
-            cls = ' class="good"' if key != "reward_accuracy" and b < a else ""
+            better = b > a if "reward" in key else b < a
+            cls = ' class="good"' if better else ""
             cells.append(f'<tr><td class="l">{name}</td><td>{a:.4f}</td><td{cls}>{b:.4f}</td></tr>')
     tps = [_num(r.get("tokens_per_s")) for r in rows if _num(r.get("tokens_per_s"))]
     if tps:
