@@ -112,6 +112,15 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         if not isinstance(value, Mapping):
             raise ConfigError(f"{where}: expected a mapping, got {value!r}")
         return dict(value)
+    if tp in (bool, int, float, str, Path):
+        return _coerce_scalar(value, tp, where)
+    if isinstance(tp, type) and not isinstance(value, tp):
+        raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
+    return value
+
+
+def _coerce_scalar(value: Any, tp: type, where: str) -> Any:
+    """bool / int / float / str / Path with YAML's quirks (``5e-4`` read as a string)."""
     if tp is bool:
         if isinstance(value, bool):
             return value
@@ -141,8 +150,6 @@ def _coerce(value: Any, tp: Any, where: str) -> Any:
         if not isinstance(value, (str, Path)):
             raise ConfigError(f"{where}: expected a path, got {value!r}")
         return Path(value)
-    if isinstance(tp, type) and not isinstance(value, tp):
-        raise ConfigError(f"{where}: expected {_type_name(tp)}, got {value!r}")
     return value
 
 
