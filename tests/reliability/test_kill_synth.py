@@ -30,7 +30,7 @@ def test_synth_stories_survive_sigkills(tmp_path):
     for _ in range(3):
         before = n_lines(partial)
         killed = kill_when(args, lambda b=before: n_lines(partial) >= b + 1,
-                           delay=rng.uniform(0, 0.3))
+                           delay=rng.uniform(0, 0.05))
         if killed and not (out / "manifest.jsonl").exists():
             kills += 1
             # what was recorded so far points at complete audio files
