@@ -54,13 +54,6 @@ def _num(v: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
-def _pick(d: dict[str, Any], *keys: str) -> Any:
-    for k in keys:
-        if k in d and d[k] is not None:
-            return d[k]
-    return None
-
-
 def _series(rows: list[dict[str, Any]], key: str, x: str = "step") -> tuple[list[float], list[float]]:
     xs, ys = [], []
     for r in rows:
@@ -136,12 +129,12 @@ def _bench_key(name: str) -> str:
 
 
 def _eval_rows(results: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """Flatten results.json into (benchmark, summary dict) rows, tolerating a few layouts."""
-    body = results.get("benchmarks", results.get("results", results))
+    """Flatten results.json (``{"benchmarks": {name: summary}}``) into (name, summary) rows."""
+    body = results.get("benchmarks", results)
     rows = []
     if isinstance(body, dict):
         for name, d in body.items():
-            if isinstance(d, dict) and _pick(d, "accuracy", "accuracy_mean", "acc_mean", "acc") is not None:
+            if isinstance(d, dict) and d.get("accuracy") is not None:
                 rows.append((name, d))
     return rows
 
@@ -155,17 +148,14 @@ def _eval_section(path: Path, run_dir: Path) -> str:
     if not rows:
         return ""
     head = ('<tr><th class="l">benchmark</th><th>pairs</th><th>accuracy (mean log-prob)</th>'
-            '<th>accuracy (summed)</th><th>chance</th><th class="l">paper</th></tr>')
+            '<th>accuracy (summed)</th><th>chance</th><th class="l">paper (real benchmark)</th></tr>')
     body = []
     for name, d in rows:
-        acc = _num(_pick(d, "accuracy", "accuracy_mean", "acc_mean", "acc"))
-        acc_sum = _num(_pick(d, "accuracy_sum", "acc_sum"))
-        n = _pick(d, "n_pairs", "n", "pairs")
-        chance = _num(_pick(d, "chance")) or 0.5
+        acc, acc_sum = _num(d.get("accuracy")), _num(d.get("accuracy_sum"))
+        n = d.get("n_pairs")
+        chance = _num(d.get("chance")) or 0.5
         paper = PAPER.get(_bench_key(name), {})
-        paper_s = ", ".join(f"{k} {v:.2f}" for k, v in paper.items()) or "n/a (synthetic)"
-        if "synthetic" in name.lower() or "demo" in str(path).lower():
-            paper_s += " <small>(real benchmark; ours here is synthetic)</small>" if paper else ""
+        paper_s = ", ".join(f"{k} {v:.2f}" for k, v in paper.items()) or "n/a"
         cls = ' class="good"' if acc is not None and acc > chance else ""
         body.append(
             f'<tr><td class="l">{html.escape(name)}</td><td>{n if n is not None else ""}</td>'
@@ -201,10 +191,9 @@ def _generation_section(path: Path, run_dir: Path) -> str:
     items = []
     for r in read_jsonl(path, skip_bad=True):
         base = path.parent
-        prompt = _resolve(_pick(r, "prompt_clip", "prompt_path", "prompt_audio", "prompt"), base)
-        out = _resolve(_pick(r, "wav", "wav_path", "audio_path", "output_path"), base)
-        text = _pick(r, "transcript", "text")
-        prompt_text = _pick(r, "prompt_transcript", "prompt_text")
+        prompt = _resolve(r.get("prompt_clip") or r.get("prompt_path"), base)
+        out = _resolve(r.get("wav"), base)
+        text, prompt_text = r.get("transcript"), r.get("prompt_transcript")
         parts = [f'<div class="gen"><b>{html.escape(str(r.get("id", "")))}</b><br>']
         if prompt is not None and prompt.suffix.lower() in (".wav", ".flac"):
             parts.append(f"prompt: {_audio_tag(prompt)} ")
@@ -215,7 +204,7 @@ def _generation_section(path: Path, run_dir: Path) -> str:
             parts.append(f"prompt → continuation: {_audio_tag(out)} ")
         if text:
             parts.append(f"<i>{html.escape(str(text))}</i>")
-        n_units = len(r.get("generated_units", r.get("units", [])) or [])
+        n_units = len(r.get("generated_units") or [])
         if n_units:
             parts.append(f"<br><small>{n_units} generated units</small>")
         parts.append("</div>")
@@ -271,8 +260,8 @@ def _comparison_table(paths: list[Path], run_dir: Path) -> str:
         cells = []
         for _, rows in cols:
             d = rows.get(b)
-            acc = _num(_pick(d, "accuracy", "accuracy_mean", "acc_mean", "acc")) if d else None
-            cls = ' class="good"' if acc is not None and acc > (_num(_pick(d, "chance")) or 0.5) else ""
+            acc = _num(d.get("accuracy")) if d else None
+            cls = ' class="good"' if acc is not None and acc > (_num(d.get("chance")) or 0.5) else ""
             cells.append(f"<td{cls}>{_pct(acc)}</td>")
         paper = PAPER.get(_bench_key(b), {}).get("Slam (paper)")
         body.append(f'<tr><td class="l">{html.escape(b)}</td>{"".join(cells)}<td>50.0%</td>'
@@ -315,7 +304,7 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, title: str 
 
 
 def _extra_sections(run_dir: Path) -> str:
-    """Optional ``summary.json`` written by ``slam demo`` (steps, timings, notes)."""
+    """Optional ``demo_summary.json`` written by ``slam demo`` (steps, timings, notes)."""
     p = run_dir / "demo_summary.json"
     if not p.is_file():
         return ""
