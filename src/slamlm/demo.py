@@ -275,11 +275,12 @@ def run_demo(cfg: DemoConfig) -> Path:
 
 def _print_summary(out: Path, minutes: float, note: str) -> None:
     """What a person wants to see at the end: losses, scores vs chance, where the report is."""
+    from slamlm.io import read_jsonl
+
     lines = [f"slam demo finished in {minutes:.1f} min ({note})"]
     metrics = out / "pretrain" / "metrics.jsonl"
     if metrics.is_file():
-        vals = [json.loads(x).get("val_loss") for x in metrics.read_text().splitlines() if x.strip()]
-        vals = [v for v in vals if v is not None]
+        vals = [r["val_loss"] for r in read_jsonl(metrics, skip_bad=True) if "val_loss" in r]
         if vals:
             lines.append(f"validation loss: {vals[0]:.3f} -> {vals[-1]:.3f}")
     for name in ("init", "pretrain", "dpo"):
