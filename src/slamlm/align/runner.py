@@ -227,22 +227,11 @@ def _prepare(cfg: DPOConfig) -> dict[str, Any]:
             "ref_train": ref["train"], "ref_held": ref["heldout"]}
 
 
-def _resume_folder(cfg: DPOConfig, ckpt_root: Path) -> Path | None:
-    if cfg.resume == "none":
-        return None
-    if cfg.resume == "auto":
-        return ckpt.find_latest(ckpt_root)
-    reason = ckpt.incomplete_reason(Path(cfg.resume))
-    if reason:
-        raise FileNotFoundError(f"resume={cfg.resume}: cannot resume from it ({reason})")
-    return Path(cfg.resume)
-
-
 def _policy(cfg: DPOConfig, device: torch.device, ckpt_root: Path):
     """Policy + AdamW + state, from the newest step folder when resuming."""
     from slamlm.model.checkpoint import load_checkpoint
 
-    last = _resume_folder(cfg, ckpt_root)
+    last = ckpt.resume_folder(cfg.resume, ckpt_root)
     model, _ = load_checkpoint(last or cfg.checkpoint, device=device, dtype=torch.float32)
     model.train()
     if device.type == "cuda":

@@ -155,6 +155,20 @@ def incomplete_reason(folder: Path) -> str | None:
     return None
 
 
+def resume_folder(resume: str, root: Path) -> Path | None:
+    """The folder a run resumes from: ``none`` -> None, ``auto`` -> :func:`find_latest` of
+    ``root``, else that step folder (refused when it is incomplete)."""
+    if resume == "none":
+        return None
+    if resume == "auto":
+        return find_latest(root)
+    folder = Path(resume)
+    reason = incomplete_reason(folder)
+    if reason:
+        raise FileNotFoundError(f"resume={folder}: cannot resume from it ({reason})")
+    return folder
+
+
 def list_checkpoints(root: Path) -> list[Path]:
     """``step_*`` folders under ``root``, oldest first."""
     if not Path(root).is_dir():

@@ -100,7 +100,7 @@ def setup(cfg: PretrainConfig, info: DistInfo) -> Run:
     amp = torch.bfloat16 if (t.precision == "bf16" or (t.precision == "auto" and gpu)) else None
     train_shard = TokenShard.open(cfg.data.tokens, "train")
     val_data = PackedWindows(TokenShard.open(cfg.data.tokens, "val"), cfg.data.context, pad_last=True)
-    resume = _resume_folder(cfg)
+    resume = ckpt.resume_folder(cfg.resume, Path(cfg.out) / "ckpt")
     model, meta = _build_model(cfg, train_shard, resume, info)
     saved = ckpt.read_state(resume) if resume else {}
     state = TrainState(**{k: v for k, v in saved.items() if k != "rng"})
@@ -301,18 +301,6 @@ def _truncate_metrics(path: Path, step: int) -> None:
     if len(keep) != len(rows):
         write_jsonl(path, keep)
         log.info("%s: dropped %d rows past step %d", path, len(rows) - len(keep), step)
-
-
-def _resume_folder(cfg: PretrainConfig) -> Path | None:
-    if cfg.resume == "none":
-        return None
-    if cfg.resume == "auto":
-        return ckpt.find_latest(Path(cfg.out) / "ckpt")
-    folder = Path(cfg.resume)
-    reason = ckpt.incomplete_reason(folder)
-    if reason:
-        raise FileNotFoundError(f"resume={folder}: cannot resume from it ({reason})")
-    return folder
 
 
 def _build_model(cfg: PretrainConfig, shard: TokenShard, resume: Path | None, info: DistInfo
