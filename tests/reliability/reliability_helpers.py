@@ -15,6 +15,11 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from slamlm.config import build_config
+from slamlm.data import PackConfig, run_pack
+from slamlm.data.synthetic import write_synthetic_units
+from slamlm.train import PretrainConfig
+
 REPO = Path(__file__).resolve().parents[2]
 
 # fields of metrics.jsonl rows that depend on the wall clock / machine, not on the maths
@@ -96,3 +101,19 @@ def speechlike_wav(path: Path, seconds: float, sr: int = 16000, channels: int = 
     path.parent.mkdir(parents=True, exist_ok=True)
     sf.write(path, np.stack([x] * channels, 1) if channels > 1 else x, sr)
     return path
+
+
+def synthetic_tokens(root: Path, n_files: int, seed: int) -> Path:
+    """``n_files`` synthetic 40-unit files packed into 32-token windows under ``root``."""
+    write_synthetic_units(root / "units", n_files, k=40, mean_len=40, seed=seed)
+    return run_pack(PackConfig(units=root / "units", out=root / "tokens", n_units=40, context=32,
+                               val_fraction=0.1))
+
+
+def pretrain_cfg(tokens: Path, out: Path, **train) -> PretrainConfig:
+    """A tiny CPU pretraining run on ``tokens``; ``train`` overrides/extends the train section."""
+    t = {"batch_size": 4, "micro_batch": 2, "budget": None, "log_every": 1, "eval_windows": 4,
+         "lr": 3e-3, **train}
+    return build_config(PretrainConfig, base={"out": str(out), "device": "cpu",
+                                              "data": {"tokens": str(tokens), "context": 32},
+                                              "train": t})

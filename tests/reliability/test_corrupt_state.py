@@ -4,37 +4,27 @@ disagrees with its index is an error naming the file, never garbage training."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
+from functools import partial
 from pathlib import Path
 
 import pytest
 import torch
-from reliability_helpers import tree_hashes
+from reliability_helpers import pretrain_cfg, synthetic_tokens, tree_hashes
 
-from slamlm.config import build_config
-from slamlm.data import PackConfig, run_pack
 from slamlm.data.shards import TokenShard
-from slamlm.data.synthetic import write_synthetic_units
-from slamlm.train import PretrainConfig, fit
+from slamlm.train import fit
 from slamlm.train.checkpoint import find_latest, read_state
 
 
 @pytest.fixture(scope="module")
 def tokens(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("tok")
-    write_synthetic_units(d / "units", 60, k=40, mean_len=40, seed=2)
-    return run_pack(PackConfig(units=d / "units", out=d / "tokens", n_units=40, context=32,
-                               val_fraction=0.1))
+    return synthetic_tokens(tmp_path_factory.mktemp("tok"), 60, seed=2)
 
 
-def cfg(tokens: Path, out: Path, **train) -> PretrainConfig:
-    t = {"batch_size": 4, "micro_batch": 2, "max_steps": 6, "budget": None, "log_every": 1,
-         "eval_every": 0, "ckpt_every": 2, "keep_last": 5, "eval_windows": 4, "lr": 3e-3}
-    t.update(train)
-    return build_config(PretrainConfig, base={"out": str(out), "device": "cpu",
-                                              "data": {"tokens": str(tokens), "context": 32},
-                                              "train": t})
+cfg = partial(pretrain_cfg, max_steps=6, eval_every=0, ckpt_every=2, keep_last=5)
 
 
 @pytest.fixture(scope="module")
@@ -88,14 +78,7 @@ def test_explicit_resume_from_damaged_folder_names_it(tokens, tmp_path):
     folder = run / "ckpt" / "step_00000002"
     _halve(folder / "model.safetensors")
     with pytest.raises(FileNotFoundError, match=r"step_00000002: cannot resume from it \(unreadable"):
-        fit(build_config(PretrainConfig, base={**_base(tokens, run), "resume": str(folder)}))
-
-
-def _base(tokens: Path, run: Path) -> dict:
-    c = cfg(tokens, run)
-    return {"out": str(run), "device": "cpu", "data": {"tokens": str(tokens), "context": 32},
-            "train": {"batch_size": 4, "micro_batch": 2, "max_steps": c.train.max_steps,
-                      "budget": None}}
+        fit(dataclasses.replace(cfg(tokens, run), resume=str(folder)))
 
 
 @pytest.mark.parametrize("split,change", [("train", -10), ("train", +6), ("val", -2)])

@@ -12,11 +12,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from reliability_helpers import jsonl_rows, kill_when, run_slam, strip_wall_clock
+from reliability_helpers import jsonl_rows, kill_when, run_slam, strip_wall_clock, synthetic_tokens
 
 from slamlm.config import build_config
-from slamlm.data import PackConfig, run_pack
-from slamlm.data.synthetic import write_synthetic_units
 from slamlm.train import PretrainConfig, fit
 from slamlm.train.checkpoint import incomplete_reason, list_checkpoints
 
@@ -28,10 +26,7 @@ TRAIN = {"batch_size": 4, "micro_batch": 2, "max_steps": MAX_STEPS, "budget": No
 
 @pytest.fixture(scope="module")
 def tokens(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("tok")
-    write_synthetic_units(d / "units", 120, k=40, mean_len=40, seed=1)
-    return run_pack(PackConfig(units=d / "units", out=d / "tokens", n_units=40, context=32,
-                               val_fraction=0.1))
+    return synthetic_tokens(tmp_path_factory.mktemp("tok"), 120, seed=1)
 
 
 def pretrain_args(tokens: Path, out: Path) -> list[str]:

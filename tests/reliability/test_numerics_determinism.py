@@ -3,35 +3,30 @@ checkpoint intact; the same seed and config give identical metrics.jsonl on CPU.
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import pytest
 import torch
-from reliability_helpers import jsonl_rows, strip_wall_clock, tree_hashes
+from reliability_helpers import (
+    jsonl_rows,
+    pretrain_cfg,
+    strip_wall_clock,
+    synthetic_tokens,
+    tree_hashes,
+)
 
-from slamlm.config import build_config
-from slamlm.data import PackConfig, run_pack
-from slamlm.data.synthetic import write_synthetic_units
-from slamlm.train import PretrainConfig, fit
+from slamlm.train import fit
 from slamlm.train import loop as loop_mod
 from slamlm.train.checkpoint import find_latest, read_state
 
 
 @pytest.fixture(scope="module")
 def tokens(tmp_path_factory) -> Path:
-    d = tmp_path_factory.mktemp("tok")
-    write_synthetic_units(d / "units", 60, k=40, mean_len=40, seed=3)
-    return run_pack(PackConfig(units=d / "units", out=d / "tokens", n_units=40, context=32,
-                               val_fraction=0.1))
+    return synthetic_tokens(tmp_path_factory.mktemp("tok"), 60, seed=3)
 
 
-def cfg(tokens: Path, out: Path, **train) -> PretrainConfig:
-    t = {"batch_size": 4, "micro_batch": 2, "max_steps": 8, "budget": None, "log_every": 1,
-         "eval_every": 4, "ckpt_every": 4, "keep_last": 3, "eval_windows": 4, "lr": 3e-3}
-    t.update(train)
-    return build_config(PretrainConfig, base={"out": str(out), "device": "cpu",
-                                              "data": {"tokens": str(tokens), "context": 32},
-                                              "train": t})
+cfg = partial(pretrain_cfg, max_steps=8, eval_every=4, ckpt_every=4, keep_last=3)
 
 
 def poison_grads(monkeypatch, bad_steps: set[int], value: float) -> None:
