@@ -78,18 +78,25 @@ def save_checkpoint(model: nn.Module, meta: dict[str, Any], folder: str | Path) 
     return folder
 
 
+def read_json(path: Path, missing: str, error: type[Exception] = ValueError,
+              missing_error: type[Exception] = FileNotFoundError) -> Any:
+    """Parse JSON file ``path``; errors name it (``missing_error`` with ``missing`` if absent)."""
+    if not path.is_file():
+        raise missing_error(f"{path}: {missing}")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise error(f"{path}: not valid JSON ({e})") from e
+
+
 def read_meta(folder: str | Path) -> dict[str, Any]:
     """Parse ``config.json`` of a checkpoint folder, with errors naming the file."""
     folder = Path(folder)
     path = folder / CONFIG
     if not folder.is_dir():
         raise CheckpointError(f"{folder}: checkpoint folder does not exist")
-    if not path.is_file():
-        raise CheckpointError(f"{path}: missing (is {folder} a SpeechLM checkpoint from `slam init`?)")
-    try:
-        meta = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{path}: not valid JSON ({e})") from e
+    meta = read_json(path, f"missing (is {folder} a SpeechLM checkpoint from `slam init`?)",
+                     CheckpointError, CheckpointError)
     if not isinstance(meta, dict) or "model" not in meta:
         raise CheckpointError(f"{path}: no 'model' section (not a SpeechLM checkpoint config)")
     return meta

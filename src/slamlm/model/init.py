@@ -20,7 +20,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,13 @@ from torch import Tensor, nn
 
 from slamlm.config import dump_config, to_dict
 from slamlm.io import atomic_dir
-from slamlm.model.checkpoint import CONFIG, WEIGHTS, read_meta, write_checkpoint_files
+from slamlm.model.checkpoint import (
+    CONFIG,
+    WEIGHTS,
+    read_json,
+    read_meta,
+    write_checkpoint_files,
+)
 from slamlm.model.config import named_shape
 from slamlm.model.transformer import SpeechLM
 from slamlm.vocab import UnitVocab
@@ -171,12 +176,7 @@ def random_init(shape: str, vocab: UnitVocab, seed: int = 0, rope_theta: float =
 
 def _read_identity(path: str) -> dict[str, Any]:
     p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"{p}: units identity file does not exist")
-    try:
-        d = json.loads(p.read_text())
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{p}: not valid JSON ({e})") from e
+    d = read_json(p, "units identity file does not exist")
     d = d.get("units", d) if isinstance(d, dict) else d  # a checkpoint config.json works too
     if not isinstance(d, dict) or "encoder" not in d:
         raise ValueError(f"{p}: expected a unit extractor identity with an 'encoder' key")
