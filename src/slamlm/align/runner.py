@@ -32,7 +32,7 @@ from slamlm.align.reference import checkpoint_hash, compute_logps, pack_pairs, r
 from slamlm.io import FailureLog, JsonlAppender, atomic_write_json
 from slamlm.train import checkpoint as ckpt
 from slamlm.train.config import parse_duration
-from slamlm.train.distributed import DistInfo
+from slamlm.train.distributed import DistInfo, pick_device
 from slamlm.train.optim import build_optimizer, param_groups, set_lr, step_unless_nonfinite
 from slamlm.train.schedule import lr_at
 from slamlm.train.schedule import progress as schedule_progress
@@ -77,12 +77,6 @@ class DPOConfig:
     resume: str = "auto"  # auto (newest complete ckpt/step_*), none, or a step folder
     keep_last: int = 3  # step checkpoints kept
     strict: bool = False
-
-
-def _device(name: str) -> torch.device:
-    if name in ("", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def _encoder(meta: dict[str, Any], cfg: DPOConfig, device: torch.device):
@@ -209,7 +203,7 @@ def _prepare(cfg: DPOConfig) -> dict[str, Any]:
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     dump_config(cfg, out / "config.yaml")
-    device = _device(cfg.device)
+    device = pick_device(cfg.device or "auto")
     meta = read_meta(cfg.checkpoint)
     pairs = load_pairs(cfg, meta, out, device)
     train, held = split_heldout(pairs, cfg.heldout_fraction, seed=cfg.seed)
@@ -254,8 +248,8 @@ def run_dpo(cfg: DPOConfig) -> Path:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     if cfg.row_tokens < 0:
-        cfg = dataclasses.replace(cfg, row_tokens=1024 if _device(cfg.device).type == "cuda"
-                                  else 0)
+        gpu = pick_device(cfg.device or "auto").type == "cuda"
+        cfg = dataclasses.replace(cfg, row_tokens=1024 if gpu else 0)
     torch.manual_seed(cfg.seed)
     env = _prepare(cfg)
     out, device, train, held = env["out"], env["device"], env["train"], env["held"]
@@ -299,11 +293,9 @@ def run_dpo(cfg: DPOConfig) -> Path:
                 metrics.write(rec)
                 log.info("step %d loss %.4f acc %.3f margin %.4f lr %.2e", step, m["loss"],
                          m["reward_accuracy"], m["reward_margin"], lr)
-            if held and (step % cfg.eval_every == 0 or done):
-                model.eval()
+            if held and (step % cfg.eval_every == 0 or done):  # compute_logps sets eval mode
                 metrics.write({"step": step, **heldout_metrics(model, held, env["ref_held"],
                                                                cfg, device)})
-                model.train()
             if step % cfg.save_every == 0 or done:
                 last_saved = save()
     finally:
