@@ -57,6 +57,13 @@ def _word_times(words: Sequence[Any]) -> list[tuple[float, float]]:
     return out
 
 
+def word_text(word: Any) -> str:
+    """The word of an alignment item: a string, ``[word, start_s, end_s]`` or ``{"word": ...}``."""
+    if isinstance(word, str):
+        return word
+    return word["word"] if isinstance(word, dict) else word[0]
+
+
 def word_unit_spans(
     durations: Sequence[int], words: Sequence[Any], frame_rate: float = 25.0
 ) -> list[tuple[int, int]]:
@@ -156,8 +163,7 @@ def interleave(
     """
     if len(units) != len(words):
         raise ValueError(f"{len(words)} words but {len(units)} per-word unit arrays")
-    names = [w if isinstance(w, str) else (w["word"] if isinstance(w, dict) else w[0])
-             for w in words]
+    names = [word_text(w) for w in words]
     out: list[int] = []
     for start, end, mod in spans:
         if mod == TEXT:

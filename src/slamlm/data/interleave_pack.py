@@ -37,6 +37,7 @@ from slamlm.data.interleave import (
     speech_only,
     split_units,
     text_only,
+    word_text,
     word_unit_spans,
 )
 from slamlm.data.pack import find_units_files, id_hash, is_val, split_long, units_hash
@@ -127,8 +128,7 @@ def make_document(
     if kind == "speech":
         body = speech_only(units, vocab)
     elif kind == "text":
-        body = text_only([w[0] if not isinstance(w, dict) else w["word"] for w in words],
-                         tokenize, vocab)
+        body = text_only([word_text(w) for w in words], tokenize, vocab)
     else:
         per_word = split_units(units, word_unit_spans(durations, words, cfg.frame_rate))
         spans = choose_spans(len(words), rng, cfg.mean_words, cfg.p_speech)

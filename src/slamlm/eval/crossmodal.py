@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from slamlm.data.interleave import split_units, word_unit_spans
+from slamlm.data.interleave import SPEECH, interleave, split_units, word_text, word_unit_spans
 from slamlm.io import ManifestError, atomic_write_json, read_jsonl, write_jsonl
 from slamlm.vocab import UnitVocab
 
@@ -71,7 +71,7 @@ class Story:
             raise ManifestError(f"{where}: needs 'words', 'units' (+ 'durations'): {e}") from e
 
     def names(self) -> list[str]:
-        return [w if isinstance(w, str) else w[0] for w in self.words]
+        return [word_text(w) for w in self.words]
 
 
 def shared_prefix(a: Sequence[str], b: Sequence[str]) -> int:
@@ -89,29 +89,22 @@ def shared_prefix(a: Sequence[str], b: Sequence[str]) -> int:
     return n
 
 
-def _side(story: Story, start: int, end: int, modality: str, tokenize: Callable[[str], Any],
-          vocab: UnitVocab, frame_rate: float) -> list[int]:
-    if modality == "text":
-        ids = np.asarray(tokenize(" " + " ".join(story.names()[start:end])), dtype=np.int64)
-        return (ids + vocab.text_offset).tolist()
-    per_word = split_units(story.units, word_unit_spans(story.durations, story.words, frame_rate))
-    seg = per_word[start:end]
-    u = np.concatenate(seg) if seg else np.zeros(0, dtype=np.int64)
-    return vocab.encode_units(u).tolist()
-
-
 def build_sequence(story: Story, n_prompt: int, direction: str, tokenize: Callable[[str], Any],
                    vocab: UnitVocab, frame_rate: float = 25.0) -> tuple[list[int], int]:
     """(tokens, number of trailing tokens to score) for one story and direction."""
     if direction not in DIRECTIONS:
         raise ValueError(f"direction {direction!r} is not one of {DIRECTIONS}")
     src, dst = direction.split(">")
-    marker = {"text": vocab.text_marker_id, "speech": vocab.speech_marker_id}
     n = len(story.words)
-    prompt = _side(story, 0, n_prompt, src, tokenize, vocab, frame_rate)
-    ending = _side(story, n_prompt, n, dst, tokenize, vocab, frame_rate)
-    mid = [marker[dst]] if src != dst else []
-    return [vocab.bos_id, marker[src], *prompt, *mid, *ending], len(ending)
+    per_word: list[Any] = [[]] * n
+    if SPEECH in (src, dst):
+        per_word = split_units(story.units,
+                               word_unit_spans(story.durations, story.words, frame_rate))
+    # each side is one span of :func:`interleave`, so it starts with its modality marker
+    prompt = interleave(story.words, per_word, [(0, n_prompt, src)], tokenize, vocab)
+    ending = interleave(story.words, per_word, [(n_prompt, n, dst)], tokenize, vocab)
+    mid = ending[:1] if src != dst else []  # same modality: no marker in between
+    return [vocab.bos_id, *prompt, *mid, *ending[1:]], len(ending) - 1
 
 
 def ending_logprobs(model: Any, seqs: list[list[int]], n_score: list[int],
