@@ -19,6 +19,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -147,7 +148,7 @@ def load_triplets(
         summary.n_records += 1
         rec_id = f"{path.name}:{i}"
         try:
-            rec = _parse_line(line, path, i)
+            rec = _parse_line(line)
             rec_id = _record_id(rec, path, i)
             if rec_id in seen:
                 raise ValueError(f"duplicate id {rec_id!r}")
@@ -171,9 +172,7 @@ def load_triplets(
     return pairs, summary
 
 
-def _parse_line(line: str, path: Path, i: int) -> dict[str, Any]:
-    import json
-
+def _parse_line(line: str) -> dict[str, Any]:
     try:
         rec = json.loads(line)
     except json.JSONDecodeError as e:
