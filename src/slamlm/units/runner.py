@@ -107,17 +107,15 @@ def list_inputs(spec: str | Path) -> list[tuple[str, str]]:
     return items
 
 
-def shard_paths(out: Path, i: int, n: int, compress: bool = False) -> tuple[Path, Path, Path]:
+def shard_paths(out: Path, i: int, n: int) -> tuple[Path, Path, Path]:
     """(units file, failures file, summary file) of shard i of n."""
     tag = "" if n == 1 else f"-{i}of{n}"
-    units = out / f"units{tag}.jsonl"
-    return units, out / f"failures{tag}.jsonl", out / f"summary{tag}.json"
+    return out / f"units{tag}.jsonl", out / f"failures{tag}.jsonl", out / f"summary{tag}.json"
 
 
 def units_files(folder: str | Path) -> list[Path]:
     folder = Path(folder)
-    files = sorted(folder.glob("units*.jsonl")) + sorted(folder.glob("units*.jsonl.gz"))
-    return sorted(files)
+    return sorted([*folder.glob("units*.jsonl"), *folder.glob("units*.jsonl.gz")])
 
 
 def read_units(folder: str | Path) -> Iterator[dict[str, Any]]:
