@@ -113,9 +113,10 @@ class GenericSpeechLM(nn.Module):
         c = self.config
         return 6.0 * self.num_params() + 6.0 * c.n_layers * c.hidden_size * seq_len
 
-    def _run(self, ids: Tensor, attention_mask: Tensor | None, past: Any = None,
-             past_len: int = 0):
-        kwargs: dict[str, Any] = {"use_cache": past is not None or past_len >= 0}
+    def _run(self, ids: Tensor, attention_mask: Tensor | None, cache: HFCache | None = None):
+        """One transformers forward; with ``cache`` it continues from (and returns) its past."""
+        past, past_len = (cache.past, cache.length) if cache is not None else (None, 0)
+        kwargs: dict[str, Any] = {"use_cache": cache is not None}
         if attention_mask is not None:
             kwargs["attention_mask"] = attention_mask.long()
             if self._takes_positions:
@@ -137,7 +138,7 @@ class GenericSpeechLM(nn.Module):
         mask = torch.zeros(len(spans), width, dtype=torch.bool, device=input_ids.device)
         for i, (b, s, e) in enumerate(spans):
             ids[i, : e - s], mask[i, : e - s] = input_ids[b, s:e], True
-        logits = self._run(ids, mask, past_len=0).logits.float()
+        logits = self._run(ids, mask).logits.float()
         out = logits.new_zeros(*input_ids.shape, logits.shape[-1])
         for i, (b, s, e) in enumerate(spans):
             out[b, s:e] = logits[i, : e - s]
@@ -151,14 +152,14 @@ class GenericSpeechLM(nn.Module):
                 raise ValueError("doc_ids cannot be combined with cache/attention_mask")
             return self._forward_docs(input_ids, doc_ids)
         if cache is None:
-            return self._run(input_ids, attention_mask, past_len=0).logits.float()
+            return self._run(input_ids, attention_mask).logits.float()
         B, T = input_ids.shape
         if cache.length + T > cache.max_len:
             raise ValueError(f"KV cache full: {cache.length + T} tokens > max_len {cache.max_len}")
         if attention_mask is None:
             attention_mask = torch.ones(B, cache.length + T, dtype=torch.bool,
                                         device=input_ids.device)
-        out = self._run(input_ids, attention_mask, past=cache.past, past_len=cache.length)
+        out = self._run(input_ids, attention_mask, cache)
         cache.past = out.past_key_values
         cache.advance(T)
         return out.logits.float()
