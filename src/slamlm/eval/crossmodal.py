@@ -114,10 +114,17 @@ def ending_logprobs(model: Any, seqs: list[list[int]], n_score: list[int],
 
     ``restrict=(lo, hi)`` renormalises the log-softmax over token ids ``[lo, hi)`` only.
     """
+    return _ending_logprobs(model, seqs, n_score, [restrict], batch_size)[0]
+
+
+def _ending_logprobs(model: Any, seqs: list[list[int]], n_score: list[int],
+                     restricts: Sequence[tuple[int, int] | None], batch_size: int
+                     ) -> list[list[np.ndarray]]:
+    """:func:`ending_logprobs` for several normalisations from one forward per batch."""
     import torch
 
     dev = next(model.parameters()).device
-    out: list[np.ndarray] = [np.zeros(0)] * len(seqs)
+    out: list[list[np.ndarray]] = [[np.zeros(0)] * len(seqs) for _ in restricts]
     order = sorted(range(len(seqs)), key=lambda i: -len(seqs[i]))
     for b in range(0, len(order), batch_size):
         idx = order[b:b + batch_size]
@@ -125,19 +132,17 @@ def ending_logprobs(model: Any, seqs: list[list[int]], n_score: list[int],
         ids = torch.zeros(len(idx), width, dtype=torch.long)
         for r, i in enumerate(idx):
             ids[r, :len(seqs[i])] = torch.tensor(seqs[i])
+        ids = ids.to(dev)
         with torch.inference_mode():
-            logits = model(ids.to(dev)).float()[:, :-1]  # (B, T-1, V), causal: padding after
-        if restrict is not None:
-            lo, hi = restrict
+            logits = model(ids).float()[:, :-1]  # (B, T-1, V), causal: padding after
+        for res, restrict in zip(out, restricts):
+            lo, hi = restrict or (0, logits.shape[-1])
             lp = torch.log_softmax(logits[..., lo:hi], dim=-1)
-            tgt = (ids[:, 1:].to(dev) - lo).clamp(0, hi - lo - 1)
-        else:
-            lp = torch.log_softmax(logits, dim=-1)
-            tgt = ids[:, 1:].to(dev)
-        tok_lp = lp.gather(-1, tgt.unsqueeze(-1)).squeeze(-1).cpu().numpy()
-        for r, i in enumerate(idx):
-            n, k = len(seqs[i]), n_score[i]
-            out[i] = tok_lp[r, n - 1 - k:n - 1].astype(np.float64)
+            tgt = (ids[:, 1:] - lo).clamp(0, hi - lo - 1)
+            tok_lp = lp.gather(-1, tgt.unsqueeze(-1)).squeeze(-1).cpu().numpy()
+            for r, i in enumerate(idx):
+                n, k = len(seqs[i]), n_score[i]
+                res[i] = tok_lp[r, n - 1 - k:n - 1].astype(np.float64)
     return out
 
 
@@ -170,11 +175,11 @@ def evaluate_crossmodal(model: Any, vocab: UnitVocab, tokenize: Callable[[str], 
                                      f"the {n_prompt} shared words")
                 seqs.append(s)
                 n_score.append(k)
+        restricts = [_modality_range(d, vocab) if norm == "restricted" else None
+                     for norm in NORMS]
         res[d] = {}
-        for norm in NORMS:
-            lps = ending_logprobs(model, seqs, n_score,
-                                  _modality_range(d, vocab) if norm == "restricted" else None,
-                                  batch_size)
+        for norm, lps in zip(NORMS, _ending_logprobs(model, seqs, n_score, restricts,
+                                                     batch_size)):
             sums = np.array([lp.sum() for lp in lps]).reshape(-1, 2)
             means = np.array([lp.mean() for lp in lps]).reshape(-1, 2)
             res[d][norm] = {"acc_sum": _accuracy(sums[:, 0], sums[:, 1]),
