@@ -115,14 +115,6 @@ def score_benchmark(
             for r in records], skipped
 
 
-def _device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
-
-
 def _units_for_factory(meta: dict[str, Any], cfg: EvalConfig, device: str, failures) -> UnitsFor:
     """A function paths -> units using the checkpoint's extractor (built on first use) + cache."""
     from slamlm.eval.unitcache import UnitCache, encode_cached
@@ -153,11 +145,12 @@ def run_eval(cfg: EvalConfig) -> Path:
     from slamlm.eval.readers import read_benchmark
     from slamlm.io import FailureLog, atomic_write_json, write_jsonl
     from slamlm.model import load_checkpoint
+    from slamlm.units.extractor import resolve_device
 
     if not cfg.benches:
         raise ValueError("no benchmark given: add --bench NAME=PATH (e.g. sblimp=zr2021/syntactic)")
     benches = {name: read_benchmark(path, name, cfg.subset) for name, path in cfg.benches.items()}
-    device = _device(cfg.device)
+    device = str(resolve_device(cfg.device))
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     model, meta = load_checkpoint(cfg.checkpoint, device=device, dtype=dtype)
     vocab = UnitVocab.from_dict(meta["vocab"])

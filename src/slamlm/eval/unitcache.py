@@ -36,10 +36,9 @@ def dedup_units(units: Any) -> np.ndarray:
         >>> dedup_units([5, 5, 3, 3, 5]).tolist()
         [5, 3, 5]
     """
-    arr = np.asarray(units, dtype=np.int64).reshape(-1)
-    if arr.size == 0:
-        return arr
-    return arr[np.concatenate([[True], arr[1:] != arr[:-1]])]
+    from slamlm.units.extractor import dedup
+
+    return dedup(units)[0]
 
 
 def extractor_hash(identity: dict[str, Any]) -> str:
