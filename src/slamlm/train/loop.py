@@ -214,8 +214,7 @@ def _loss(wrapped: nn.Module, mb: MicroBatch, device: torch.device, amp: torch.d
     Inputs are made contiguous: ``PackedWindows.batch`` gives row-strided views (T+1), and a
     compiled graph guards on strides, so any other producer (padded eval rows) would recompile.
     """
-    x, y, d = (torch.from_numpy(np.ascontiguousarray(a)).to(device, non_blocking=True)
-               for a in (mb.input_ids, mb.targets, mb.doc_ids))  # (B, T); y: IGNORE masked
+    x, y, d = _on_device(mb, device)  # (B, T); y: IGNORE masked
     with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
         if _loss_in_forward(wrapped):
             return wrapped(x, doc_ids=d, targets=y) * scale
@@ -223,6 +222,12 @@ def _loss(wrapped: nn.Module, mb: MicroBatch, device: torch.device, amp: torch.d
     nll = F.cross_entropy(logits.float().flatten(0, 1), y.flatten(), ignore_index=IGNORE,
                           reduction="sum")
     return nll * scale
+
+
+def _on_device(mb: MicroBatch, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """``(input_ids, targets, doc_ids)`` as contiguous device tensors."""
+    return tuple(torch.from_numpy(np.ascontiguousarray(a)).to(device, non_blocking=True)
+                 for a in (mb.input_ids, mb.targets, mb.doc_ids))
 
 
 def _loss_in_forward(wrapped: nn.Module) -> bool:
@@ -284,7 +289,7 @@ def _modality_sums(wrapped: nn.Module, mb: MicroBatch, device: torch.device,
     """[nll sum, n] over all targets, then per :data:`VAL_KINDS` kind (validation only)."""
     from slamlm.model.interleaved import per_modality_loss
 
-    x, y, d = (torch.from_numpy(a).to(device) for a in (mb.input_ids, mb.targets, mb.doc_ids))
+    x, y, d = _on_device(mb, device)
     with torch.autocast(device.type, dtype=amp or torch.float32, enabled=amp is not None):
         part = per_modality_loss(wrapped(x, doc_ids=d), y, vocab, ignore_index=IGNORE)
     vals = [v for k in ("all", *VAL_KINDS) for v in (part.get(k, 0.0) * part.get(f"n_{k}", 0),
