@@ -141,10 +141,11 @@ def load_text_side(cfg: InterleavePackConfig) -> tuple[Callable[[str], list[int]
     from transformers import AutoTokenizer
 
     if cfg.init:
-        meta = json.loads((Path(cfg.init) / "config.json").read_text())
-        vocab = UnitVocab.from_dict(meta["vocab"])
-        tok = AutoTokenizer.from_pretrained(str(Path(cfg.init) / meta.get("text_tokenizer",
-                                                                            "text_tokenizer")))
+        from slamlm.model.checkpoint import read_meta
+        from slamlm.model.interleaved import load_text_tokenizer
+
+        vocab = UnitVocab.from_dict(read_meta(cfg.init)["vocab"])
+        tok = load_text_tokenizer(cfg.init)
     elif cfg.tokenizer:
         tok = AutoTokenizer.from_pretrained(cfg.tokenizer)
         vocab = UnitVocab(n_units=cfg.n_units, n_text=len(tok))
