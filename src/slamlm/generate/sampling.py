@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from slamlm.vocab import EOS_ID, PAD_ID, UnitVocab
+from slamlm.vocab import EOS_ID, N_SPECIALS, PAD_ID, UnitVocab
 
 log = logging.getLogger(__name__)
 
@@ -214,7 +214,7 @@ def generate(
     """
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}")
-    vocab = vocab or UnitVocab(n_units=model_vocab_size(model, UnitVocab()) - 3)
+    vocab = vocab or UnitVocab(n_units=model_vocab_size(model, UnitVocab()) - N_SPECIALS)
     if vocab.eos_id != EOS_ID:
         log.debug("vocabulary uses eos id %d", vocab.eos_id)
     device, _ = _model_device_dtype(model)
