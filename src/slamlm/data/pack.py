@@ -124,11 +124,12 @@ def _write_splits(tmp: Path, docs: Iterator[tuple[str, np.ndarray]], cfg: PackCo
     writers = {s: ShardWriter(tmp, s, dtype) for s in ("train", "val")}
     best: tuple[float, int, int] | None = None  # lowest-hash train record: (hash, first doc, pieces)
     for rid, toks in docs:
-        split = "val" if is_val(rid, cfg.val_fraction) else "train"
+        h = id_hash(rid)
+        split = "val" if h < cfg.val_fraction else "train"  # is_val(rid, cfg.val_fraction)
         w = writers[split]
         pieces = split_long(toks, cfg.context)
-        if split == "train" and (best is None or id_hash(rid) < best[0]):
-            best = (id_hash(rid), len(w.docs), len(pieces))
+        if split == "train" and (best is None or h < best[0]):
+            best = (h, len(w.docs), len(pieces))
         for piece in pieces:
             w.add(piece)
     if not writers["val"].docs and cfg.val_fraction > 0 and best is not None:
