@@ -143,10 +143,10 @@ class ShardWriter:
 
     def add(self, tokens: np.ndarray) -> None:
         """Write one document (already ``[bos] ... [eos]`` or a piece of one)."""
-        if tokens.size and (int(tokens.max()) > np.iinfo(self.dtype).max or int(tokens.min()) < 0):
-            bad = int(tokens.max()) if int(tokens.min()) >= 0 else int(tokens.min())
-            raise ShardError(f"token id {bad} does not fit {self.dtype.name} shards "
-                             f"({self.path.name})")
+        lo, hi = (int(tokens.min()), int(tokens.max())) if tokens.size else (0, 0)
+        if lo < 0 or hi > np.iinfo(self.dtype).max:
+            raise ShardError(f"token id {lo if lo < 0 else hi} does not fit {self.dtype.name} "
+                             f"shards ({self.path.name})")
         self._f.write(np.asarray(tokens, dtype=self.dtype).tobytes())
         self.docs.append((self.n_tokens, int(tokens.size)))
         self.n_tokens += int(tokens.size)
