@@ -30,7 +30,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,7 @@ from typing import Any
 import torch
 
 from slamlm.io import atomic_dir
-from slamlm.model.checkpoint import load_checkpoint, write_checkpoint_files
+from slamlm.model.checkpoint import load_checkpoint, read_meta, write_checkpoint_files
 from slamlm.model.hf import import_hf
 from slamlm.model.init import init_rows
 from slamlm.model.transformer import SpeechLM
@@ -56,12 +55,10 @@ def load_text_lm(source: str | Path) -> tuple[Any, Any]:
     from slamlm.model.hf import load_hf_model
 
     src = Path(source)
-    kw: dict[str, Any] = {}
-    if src.suffix == ".gguf":
-        kw["gguf_file"], source = src.name, str(src.parent)
-    lm = load_hf_model(source, gguf_file=kw.get("gguf_file")).eval()  # clear error if missing
+    lm = load_hf_model(source).eval()  # splits a .gguf path itself; clear error if missing
+    kw: dict[str, Any] = {"gguf_file": src.name} if src.suffix == ".gguf" else {}
     try:
-        tok = AutoTokenizer.from_pretrained(str(source), **kw)
+        tok = AutoTokenizer.from_pretrained(str(src.parent if kw else source), **kw)
     except (OSError, ValueError) as e:
         raise FileNotFoundError(f"{src}: cannot load the text LM's tokenizer ({e}); the folder "
                                 "needs tokenizer files next to the weights") from e
@@ -116,7 +113,8 @@ def interleaved_init(
         "init": {"method": "interleaved-twist", "text_lm": str(text_lm_source), "seed": seed,
                  "embed_init": embed_init, "markers": "mean text row"},
         "text_lm": str(text_lm_source), "text_tokenizer": TOKENIZER_DIR,
-        "text_tokenizer_files": {k: str(v) for k, v in _tokenizer_files(tok).items()},
+        "text_tokenizer_files": {"name_or_path": str(getattr(tok, "name_or_path", "")),
+                                 "len": str(len(tok))},
         "tokenizers": {"text": {"class": type(tok).__name__, "n_text": n_text,
                                 "offset": vocab.text_offset},
                        "units": {"n_units": n_units, "offset": vocab.unit_offset}},
@@ -141,17 +139,13 @@ def save_interleaved(model: SpeechLM, meta: dict[str, Any], folder: str | Path) 
     return folder
 
 
-def _tokenizer_files(tok: Any) -> dict[str, Any]:
-    return {"name_or_path": getattr(tok, "name_or_path", ""), "len": len(tok)}
-
-
 def load_text_tokenizer(folder: str | Path) -> Any:
     """The text tokenizer of an interleaved checkpoint: its ``text_tokenizer/`` sub-folder, or
     (training checkpoints that did not copy it) the init folder named in ``config.json``."""
     from transformers import AutoTokenizer
 
     folder = Path(folder)
-    meta = json.loads((folder / "config.json").read_text())
+    meta = read_meta(folder)
     candidates = [folder / meta.get("text_tokenizer", TOKENIZER_DIR)]
     if meta.get("text_tokenizer_dir"):
         candidates.append(Path(meta["text_tokenizer_dir"]))
