@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import types
 import typing
@@ -152,10 +153,68 @@ def _coerce_scalar(value: Any, tp: type, where: str) -> Any:
     return value
 
 
-def from_dict(cls: type[T], data: Mapping[str, Any], prefix: str = "") -> T:
-    """Build dataclass ``cls`` from a (nested) mapping, rejecting unknown keys and bad types."""
+def apply_aliases(data: Mapping[str, Any], aliases: Mapping[str, str], prefix: str = ""
+                  ) -> dict[str, Any]:
+    """Move values given under an old dotted name to the new one (``train.lr`` -> ``optim.lr``).
+
+    A class declares ``ALIASES: ClassVar[dict[str, str]]``; giving both names with different
+    values is an error.
+
+    >>> apply_aliases({"train": {"lr": 1}}, {"train.lr": "optim.lr"})
+    {'train': {}, 'optim': {'lr': 1}}
+    """
+    out = copy.deepcopy(dict(data))
+    for old, new in aliases.items():
+        *head, leaf = old.split(".")
+        node: Any = out
+        for h in head:
+            node = node.get(h) if isinstance(node, Mapping) else None
+        if not isinstance(node, dict) or leaf not in node:
+            continue
+        value = node.pop(leaf)
+        *new_head, new_leaf = new.split(".")
+        dest = out
+        for h in new_head:
+            nxt = dest.setdefault(h, {})
+            if not isinstance(nxt, dict):
+                raise ConfigError(f"{prefix}{h}: expected a mapping, got {nxt!r}")
+            dest = nxt
+        if new_leaf in dest and dest[new_leaf] != value:
+            raise ConfigError(f"{prefix}{old} (an old name of {prefix}{new}) = {value!r} "
+                              f"conflicts with {prefix}{new} = {dest[new_leaf]!r}: give one")
+        dest[new_leaf] = value
+    return out
+
+
+def _old_names(msg: str, given: Mapping[str, Any], aliases: Mapping[str, str], prefix: str
+               ) -> str:
+    """Rewrite ``optim.lr`` back to ``train.lr`` in an error when the user wrote the old name."""
+    head = f"{prefix}." if prefix else ""
+    for old, new in aliases.items():
+        node: Any = given
+        for part in old.split("."):
+            node = node.get(part, _MISSING) if isinstance(node, Mapping) else _MISSING
+        if node is not _MISSING and msg.startswith(head + new):
+            return head + old + msg[len(head + new):]
+    return msg
+
+
+_MISSING = object()
+
+
+def from_dict(cls: type[T], data: Mapping[str, Any], prefix: str = "",
+              aliased: bool = False) -> T:
+    """Build dataclass ``cls`` from a (nested) mapping, rejecting unknown keys and bad types
+    (old key names in ``cls.ALIASES`` are moved first unless ``aliased``)."""
     if not isinstance(data, Mapping):
         raise ConfigError(f"{prefix or cls.__name__}: expected a mapping, got {data!r}")
+    aliases = getattr(cls, "ALIASES", None) or {}
+    if aliases and not aliased:
+        moved = apply_aliases(data, aliases, f"{prefix}." if prefix else "")
+        try:
+            return from_dict(cls, moved, prefix, aliased=True)
+        except ConfigError as e:  # name the key as the user wrote it
+            raise ConfigError(_old_names(str(e), data, aliases, prefix)) from None
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(data) - set(fields))
@@ -168,6 +227,11 @@ def from_dict(cls: type[T], data: Mapping[str, Any], prefix: str = "") -> T:
     kwargs = {}
     for name, value in data.items():
         where = f"{prefix}.{name}" if prefix else name
+        factory = fields[name].default_factory
+        if isinstance(value, Mapping) and factory is not dataclasses.MISSING:
+            default = factory()  # a section's own defaults (DPO's train differs from
+            if dataclasses.is_dataclass(default):  # TrainConfig's) are the base it overrides
+                value = merge_dicts(to_dict(default), value)
         kwargs[name] = _coerce(value, hints[name], where)
     try:
         return cls(**kwargs)

@@ -136,8 +136,15 @@ def _train(cfg: DemoConfig, out: Path, units_dir: Path, identity: Path, steps: S
            text_lm: str, note: str) -> tuple[Path, Path]:
     from slamlm.data.pack import PackConfig, run_pack
     from slamlm.model.init import InitConfig, run_init
-    from slamlm.train.config import DataConfig, ModelSource, PretrainConfig, TrainConfig
-    from slamlm.train.loop import run_pretrain
+    from slamlm.train.config import (
+        DataConfig,
+        ModelSource,
+        OptimConfig,
+        PretrainConfig,
+        ScheduleConfig,
+        TrainConfig,
+    )
+    from slamlm.train.pretrain import run_pretrain
 
     init = steps.run("init", lambda: run_init(InitConfig(
         out=str(out / "init"), text_lm=text_lm, shape=cfg.shape, units=cfg.k, seed=cfg.seed,
@@ -149,10 +156,12 @@ def _train(cfg: DemoConfig, out: Path, units_dir: Path, identity: Path, steps: S
         out=out / "pretrain", device=cfg.device,
         model=ModelSource(init=str(init), attn_impl="auto"),
         data=DataConfig(tokens=Path(tokens), context=cfg.context),
-        train=TrainConfig(batch_size=cfg.batch_size, micro_batch=cfg.micro_batch, lr=cfg.lr,
-                          budget=cfg.pretrain_budget, max_steps=cfg.pretrain_max_steps,
-                          log_every=5, eval_every=25, eval_windows=32, ckpt_every=50,
-                          keep_last=2, seed=cfg.seed))
+        train=TrainConfig(batch_size=cfg.batch_size, micro_batch=cfg.micro_batch,
+                          eval_windows=32, seed=cfg.seed),
+        optim=OptimConfig(lr=cfg.lr),
+        schedule=ScheduleConfig(budget=cfg.pretrain_budget, max_steps=cfg.pretrain_max_steps,
+                                warmup_steps=0, log_every=5, eval_every=25, ckpt_every=50,
+                                keep_last=2))
     ckpt = steps.run("pretrain", lambda: run_pretrain(pre),
                      f"budget {cfg.pretrain_budget}, batch {cfg.batch_size}x{cfg.context}")
     return Path(init), Path(ckpt)
@@ -160,12 +169,15 @@ def _train(cfg: DemoConfig, out: Path, units_dir: Path, identity: Path, steps: S
 
 def _dpo(cfg: DemoConfig, out: Path, ckpt: Path, prefs: Path, steps: Steps) -> Path:
     from slamlm.align.runner import DPOConfig, run_dpo
+    from slamlm.config import build_config
 
     data = prefs if prefs.is_file() else prefs / "triplets.jsonl"
-    return Path(steps.run("dpo", lambda: run_dpo(DPOConfig(
-        checkpoint=str(ckpt), data=str(data), out=str(out / "dpo"), budget=cfg.dpo_budget,
-        batch_pairs=cfg.dpo_batch_pairs, device=cfg.device, seed=cfg.seed, eval_every=5,
-        log_every=2, heldout_fraction=0.15)), f"beta 0.1, budget {cfg.dpo_budget}"))
+    dpo = build_config(DPOConfig, base={  # slamkit's DPO, but 5 warm-up steps (a short run)
+        "checkpoint": str(ckpt), "data": str(data), "out": str(out / "dpo"),
+        "budget": cfg.dpo_budget, "batch_pairs": cfg.dpo_batch_pairs, "device": cfg.device,
+        "seed": cfg.seed, "eval_every": 5, "log_every": 2, "warmup_steps": 5,
+        "heldout_fraction": 0.15})
+    return Path(steps.run("dpo", lambda: run_dpo(dpo), f"beta 0.1, budget {cfg.dpo_budget}"))
 
 
 def benches_in(bench: Path) -> dict[str, str]:

@@ -3,7 +3,6 @@ resume continues, the final checkpoint loads."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import numpy as np
@@ -11,7 +10,7 @@ import pytest
 import torch
 
 from slamlm.align.runner import DPOConfig, batch_indices, run_dpo
-from slamlm.config import build_config
+from slamlm.config import build_config, replace_nested
 from slamlm.model import SpeechLM, named_shape
 from slamlm.model.checkpoint import load_checkpoint, save_checkpoint
 from slamlm.vocab import UnitVocab
@@ -41,7 +40,7 @@ def toy(tmp_path):
 def _cfg(tmp_path, data, init, **kw):
     base = dict(checkpoint=str(init), data=str(data), out=str(tmp_path / "run"), lr=1e-3,
                 batch_pairs=16, heldout_fraction=0.2, eval_every=10, log_every=5,
-                warmup=0.0, threads=1, save_every=10)
+                warmup=0.0, warmup_steps=0, threads=1, save_every=10)
     return build_config(DPOConfig, base={**base, **kw})
 
 
@@ -106,7 +105,8 @@ def test_resume_after_interruption_matches_uninterrupted(toy):
     for (name, pa), pb in zip(a.state_dict().items(), b.state_dict().values()):
         assert torch.allclose(pa, pb, atol=1e-6), name
     steps = [r["step"] for r in _metrics(run_b) if "reward_accuracy" in r]
-    assert steps == [1, 5, 6, 5, 6]  # first run: 1, 5, 6 ; resumed run (from 4): 5, 6
+    assert steps == [1, 5, 6]  # each step once: the resumed run (from 4) dropped the killed
+    # run's rows past step 4 before writing 5 and 6 again
     # re-running a finished run does nothing and returns the same checkpoint
     assert run_dpo(_cfg(tmp_path, data, init, out=str(run_b), **kw)) == resumed
 
@@ -169,5 +169,39 @@ def test_audio_triplets_encoded_with_the_checkpoint_extractor(tmp_path, sine_wav
     fails = [json.loads(x) for x in (run / "failures.jsonl").read_text().splitlines()]
     assert [f["id"] for f in fails] == ["lost"] and "none.wav" in fails[0]["reason"]
     t = (run / "pairs.npz").stat().st_mtime_ns
-    run_dpo(dataclasses.replace(cfg, max_steps=2))
+    run_dpo(replace_nested(cfg, **{"schedule.max_steps": 2}))
     assert (run / "pairs.npz").stat().st_mtime_ns == t  # tokenised pairs reused
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
+def test_dpo_two_processes_match_one(toy, strategy):
+    """DPO runs under torchrun through the shared loop: 2 gloo processes (each half of every
+    batch of pairs) log the same losses as 1 process, and rank 0 alone writes the checkpoint."""
+    import os
+    import subprocess
+    import sys
+
+    tmp_path, data, init = toy
+    args = ["dpo", str(init), "--data", str(data), "--set", "max_steps=3", "--set", "lr=1e-3",
+            "--set", "warmup_steps=0", "--set", "batch_pairs=8", "--set", "threads=1",
+            "--set", "heldout_fraction=0.1", "--set", "log_every=1", "--set", "device=cpu",
+            "--set", f"dist.strategy={strategy}"]
+    from slamlm.cli import main
+
+    assert main(["-q", *args, "--out", str(tmp_path / "one")]) == 0
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           "-m", "slamlm.cli", "-q", *args, "--out", str(tmp_path / "two")]
+    res = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+    assert res.returncode == 0, res.stderr[-3000:]
+    one, two = (_metrics(tmp_path / r) for r in ("one", "two"))
+    pick = lambda rows, k: [r[k] for r in rows if "reward_accuracy" in r]  # noqa: E731
+    assert pick(one, "step") == pick(two, "step") == [1, 2, 3]
+    for key in ("loss", "reward_margin", "grad_norm"):
+        assert pick(two, key) == pytest.approx(pick(one, key), abs=1e-5), key
+    held = lambda rows: [r["heldout_reward_margin"] for r in rows if "heldout_reward_margin" in r]  # noqa: E731
+    assert held(two) == pytest.approx(held(one), abs=1e-5) and len(held(one)) >= 2
+    model, meta = load_checkpoint(tmp_path / "two" / "ckpt" / "step_00000003")
+    assert meta["dpo"]["step"] == 3
+    assert (tmp_path / "two" / "final.txt").read_text().strip() == "step_00000003"

@@ -153,8 +153,15 @@ def run_demo(work: Path, steps: int = 150, mix: str = "interleaved=0.6,speech=0.
         load_interleaved,
         save_interleaved,
     )
-    from slamlm.train.config import DataConfig, ModelSource, PretrainConfig, TrainConfig
-    from slamlm.train.loop import fit
+    from slamlm.train.config import (
+        DataConfig,
+        ModelSource,
+        OptimConfig,
+        PretrainConfig,
+        ScheduleConfig,
+        TrainConfig,
+    )
+    from slamlm.train.pretrain import run_pretrain
     from slamlm.vocab import UnitVocab
 
     work = Path(work)
@@ -178,10 +185,11 @@ def run_demo(work: Path, steps: int = 150, mix: str = "interleaved=0.6,speech=0.
     before = measure(init)
     cfg = PretrainConfig(out=work / "run", resume="none", device="cpu",
                          model=ModelSource(init=str(init)), data=DataConfig(tokens, 128),
-                         train=TrainConfig(batch_size=16, micro_batch=16, lr=lr, min_lr=lr / 10,
-                                           warmup=0.05, max_steps=steps, budget=None,
-                                           precision="fp32", compile=False, log_every=steps,
-                                           eval_every=0, ckpt_every=0))
+                         train=TrainConfig(batch_size=16, micro_batch=16, precision="fp32",
+                                           compile=False),
+                         optim=OptimConfig(lr=lr, min_lr=lr / 10),
+                         schedule=ScheduleConfig(warmup=0.05, warmup_steps=0, max_steps=steps,
+                                                 log_every=steps, eval_every=0, ckpt_every=0))
     torch.manual_seed(0)
-    last = fit(cfg)
+    last = run_pretrain(cfg)
     return {"before": before, "after": measure(last), "checkpoint": str(last)}

@@ -17,8 +17,15 @@ from slamlm.model.interleaved import (
     load_interleaved,
     save_interleaved,
 )
-from slamlm.train.config import DataConfig, ModelSource, PretrainConfig, TrainConfig
-from slamlm.train.loop import fit
+from slamlm.train.config import (
+    DataConfig,
+    ModelSource,
+    OptimConfig,
+    PretrainConfig,
+    ScheduleConfig,
+    TrainConfig,
+)
+from slamlm.train.pretrain import run_pretrain
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +46,12 @@ def packed(tmp_path_factory):
 def _cfg(out, init, tokens, steps=2, eval_every=1):
     return PretrainConfig(out=out, resume="auto", device="cpu", model=ModelSource(init=str(init)),
                           data=DataConfig(tokens, 64),
-                          train=TrainConfig(batch_size=4, micro_batch=4, lr=1e-3, min_lr=1e-4,
-                                            warmup=0.0, max_steps=steps, budget=None,
-                                            precision="fp32", compile=False, log_every=1,
-                                            eval_every=eval_every, eval_windows=4,
-                                            ckpt_every=1, keep_last=0))
+                          train=TrainConfig(batch_size=4, micro_batch=4, precision="fp32",
+                                            compile=False, eval_windows=4),
+                          optim=OptimConfig(lr=1e-3, min_lr=1e-4),
+                          schedule=ScheduleConfig(warmup=0.0, warmup_steps=0, max_steps=steps,
+                                                  log_every=1, eval_every=eval_every,
+                                                  ckpt_every=1, keep_last=0))
 
 
 def test_step_checkpoint_holds_tokenizer_after_init_is_deleted(packed, tmp_path):
@@ -51,7 +59,7 @@ def test_step_checkpoint_holds_tokenizer_after_init_is_deleted(packed, tmp_path)
     own = tmp_path / "init"  # a private copy: this test deletes it
     shutil.copytree(init, own)
     want = load_interleaved(own)[2].encode(" the cat sat", add_special_tokens=False)
-    last = fit(_cfg(tmp_path / "run", own, tokens, steps=2))
+    last = run_pretrain(_cfg(tmp_path / "run", own, tokens, steps=2))
     assert last.name == "step_00000002"
     for step in (1, 2):
         folder = tmp_path / "run" / "ckpt" / f"step_{step:08d}"
@@ -62,14 +70,14 @@ def test_step_checkpoint_holds_tokenizer_after_init_is_deleted(packed, tmp_path)
     assert len(tok) == len(WORDS) + 3 and meta["train"]["step"] == 2
     # resuming from the self-contained checkpoint (init gone) keeps copying the tokenizer
     cfg = _cfg(tmp_path / "run", own, tokens, steps=3)
-    last = fit(cfg)
+    last = run_pretrain(cfg)
     assert last.name == "step_00000003" and (last / TOKENIZER_DIR / "tokenizer.json").is_file()
     assert load_interleaved(last)[2].encode(" the cat sat", add_special_tokens=False) == want
 
 
 def test_validation_logs_loss_per_modality(packed, tmp_path):
     work, init, tokens = packed
-    last = fit(_cfg(tmp_path / "run", init, tokens, steps=2))
+    last = run_pretrain(_cfg(tmp_path / "run", init, tokens, steps=2))
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     val = [r for r in rows if "val_loss" in r]
     assert [r["step"] for r in val] == [0, 1, 2] and val[-1].get("final") is True
@@ -94,7 +102,7 @@ def test_plain_shards_log_only_val_loss(packed, tmp_path):
     shutil.copytree(tokens, plain)
     for split in ("train", "val"):
         (plain / f"{split}_modality.npy").unlink()
-    fit(_cfg(tmp_path / "run", init, plain, steps=1))
+    run_pretrain(_cfg(tmp_path / "run", init, plain, steps=1))
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     val = [r for r in rows if "val_loss" in r]
     assert val and all(set(r) <= {"step", "val_loss", "final"} for r in val)

@@ -23,7 +23,7 @@ from slamlm.train import PretrainConfig
 REPO = Path(__file__).resolve().parents[2]
 
 # fields of metrics.jsonl rows that depend on the wall clock / machine, not on the maths
-WALL_CLOCK = ("tokens_per_s", "mfu", "mem_gib", "elapsed")
+WALL_CLOCK = ("tokens_per_s", "steps_per_s", "mfu", "mem_gib", "elapsed", "wall", "eval_s", "ckpt_s")
 
 
 def slam_env() -> dict[str, str]:
@@ -112,7 +112,7 @@ def synthetic_tokens(root: Path, n_files: int, seed: int) -> Path:
 
 def pretrain_cfg(tokens: Path, out: Path, **train) -> PretrainConfig:
     """A tiny CPU pretraining run on ``tokens``; ``train`` overrides/extends the train section."""
-    t = {"batch_size": 4, "micro_batch": 2, "budget": None, "log_every": 1, "eval_windows": 4,
+    t = {"batch_size": 4, "micro_batch": 2, "budget": None, "warmup_steps": 0, "log_every": 1, "eval_windows": 4,
          "lr": 3e-3, **train}
     return build_config(PretrainConfig, base={"out": str(out), "device": "cpu",
                                               "data": {"tokens": str(tokens), "context": 32},

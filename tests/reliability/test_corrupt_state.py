@@ -15,7 +15,7 @@ import torch
 from reliability_helpers import pretrain_cfg, synthetic_tokens, tree_hashes
 
 from slamlm.data.shards import TokenShard
-from slamlm.train import fit
+from slamlm.train import run_pretrain
 from slamlm.train.checkpoint import find_latest, read_state
 
 
@@ -32,7 +32,7 @@ def reference(tokens, tmp_path_factory) -> Path:
     n = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return fit(cfg(tokens, tmp_path_factory.mktemp("ref") / "run"))
+        return run_pretrain(cfg(tokens, tmp_path_factory.mktemp("ref") / "run"))
     finally:
         torch.set_num_threads(n)
 
@@ -57,7 +57,7 @@ def test_damaged_newest_checkpoint_is_skipped(kind, tokens, reference, tmp_path,
     from safetensors.torch import load_file
 
     run = tmp_path / "run"
-    fit(cfg(tokens, run, stop_at_step=4))
+    run_pretrain(cfg(tokens, run, stop_at_step=4))
     ckpt = run / "ckpt"
     CORRUPTIONS[kind](ckpt / "step_00000004")
     good = tree_hashes(ckpt / "step_00000002")
@@ -65,7 +65,7 @@ def test_damaged_newest_checkpoint_is_skipped(kind, tokens, reference, tmp_path,
         assert find_latest(ckpt).name == "step_00000002"
     assert "skipping checkpoint" in caplog.text and "step_00000004" in caplog.text
     assert tree_hashes(ckpt / "step_00000002") == good  # the good one is untouched
-    last = fit(cfg(tokens, run))  # resumes from step 2, redoes 3..6
+    last = run_pretrain(cfg(tokens, run))  # resumes from step 2, redoes 3..6
     assert last.name == "step_00000006" and read_state(last)["step"] == 6
     wa, wb = load_file(str(reference / "model.safetensors")), load_file(str(last / "model.safetensors"))
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
@@ -74,11 +74,11 @@ def test_damaged_newest_checkpoint_is_skipped(kind, tokens, reference, tmp_path,
 
 def test_explicit_resume_from_damaged_folder_names_it(tokens, tmp_path):
     run = tmp_path / "run"
-    fit(cfg(tokens, run, stop_at_step=2))
+    run_pretrain(cfg(tokens, run, stop_at_step=2))
     folder = run / "ckpt" / "step_00000002"
     _halve(folder / "model.safetensors")
     with pytest.raises(FileNotFoundError, match=r"step_00000002: cannot resume from it \(unreadable"):
-        fit(dataclasses.replace(cfg(tokens, run), resume=str(folder)))
+        run_pretrain(dataclasses.replace(cfg(tokens, run), resume=str(folder)))
 
 
 @pytest.mark.parametrize("split,change", [("train", -10), ("train", +6), ("val", -2)])
@@ -95,5 +95,5 @@ def test_token_shard_size_mismatch_is_an_error(split, change, tokens, tmp_path):
                                          rf"index.json says {n_index}: re-run slam pack"):
         TokenShard.open(bad, split)
     with pytest.raises(ValueError, match=rf"{split}.bin"):
-        fit(cfg(bad, tmp_path / "run"))
+        run_pretrain(cfg(bad, tmp_path / "run"))
     assert not (tmp_path / "run" / "ckpt").exists()

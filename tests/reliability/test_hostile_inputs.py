@@ -310,7 +310,7 @@ def test_checkpoint_vocabulary_mismatch(tmp_path):
     from slamlm.config import build_config
     from slamlm.data import PackConfig, run_pack
     from slamlm.data.synthetic import write_synthetic_units
-    from slamlm.train import PretrainConfig, fit
+    from slamlm.train import PretrainConfig, run_pretrain
 
     def tokens(k: int) -> Path:
         write_synthetic_units(tmp_path / f"u{k}", 20, k=k, mean_len=20, seed=0)
@@ -321,14 +321,14 @@ def test_checkpoint_vocabulary_mismatch(tmp_path):
         return build_config(PretrainConfig, base={
             "out": str(tmp_path / out), "device": "cpu", "model": {"init": init},
             "data": {"tokens": str(tok), "context": 16},
-            "train": {"batch_size": 2, "micro_batch": 2, "max_steps": 1, "budget": None,
+            "train": {"batch_size": 2, "micro_batch": 2, "max_steps": 1, "budget": None, "warmup_steps": 0,
                       "eval_every": 0}})
 
-    small = fit(cfg(tokens(10), "small"))
+    small = run_pretrain(cfg(tokens(10), "small"))
     before = tree_hashes(small)
     with pytest.raises(ValueError, match=r"t40: tokens use a vocabulary of 43 but the model "
                                          r"has 13 rows: pack with the model's n_units"):
-        fit(cfg(tokens(40), "big", init=str(small)))
+        run_pretrain(cfg(tokens(40), "big", init=str(small)))
     assert tree_hashes(small) == before
 
 
@@ -413,7 +413,7 @@ def test_disk_full_while_saving_a_checkpoint(tmp_path, monkeypatch):
     from slamlm.config import build_config
     from slamlm.data import PackConfig, run_pack
     from slamlm.data.synthetic import write_synthetic_units
-    from slamlm.train import PretrainConfig, fit
+    from slamlm.train import PretrainConfig, run_pretrain
     from slamlm.train.checkpoint import find_latest
 
     write_synthetic_units(tmp_path / "u", 20, k=10, mean_len=20, seed=0)
@@ -423,10 +423,10 @@ def test_disk_full_while_saving_a_checkpoint(tmp_path, monkeypatch):
     def cfg(steps: int) -> PretrainConfig:
         return build_config(PretrainConfig, base={
             "out": str(tmp_path / "run"), "device": "cpu", "data": {"tokens": str(tok), "context": 16},
-            "train": {"batch_size": 2, "micro_batch": 2, "max_steps": steps, "budget": None,
+            "train": {"batch_size": 2, "micro_batch": 2, "max_steps": steps, "budget": None, "warmup_steps": 0,
                       "eval_every": 0, "ckpt_every": 2, "keep_last": 1}})
 
-    fit(cfg(2))
+    run_pretrain(cfg(2))
     ckpt = tmp_path / "run" / "ckpt"
     before = tree_hashes(ckpt)
     real_save = torch.save
@@ -437,10 +437,10 @@ def test_disk_full_while_saving_a_checkpoint(tmp_path, monkeypatch):
 
     monkeypatch.setattr(torch, "save", full_save)
     with pytest.raises(OSError, match="No space left"):
-        fit(cfg(4))
+        run_pretrain(cfg(4))
     assert tree_hashes(ckpt) == before  # step 2 intact, no step_4, no temp folder
     monkeypatch.undo()
-    assert fit(cfg(4)).name == "step_00000004" and find_latest(ckpt).name == "step_00000004"
+    assert run_pretrain(cfg(4)).name == "step_00000004" and find_latest(ckpt).name == "step_00000004"
 
 
 # ------------------------------------------------------------------------------- helpers

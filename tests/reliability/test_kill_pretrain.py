@@ -15,13 +15,13 @@ import torch
 from reliability_helpers import jsonl_rows, kill_when, run_slam, strip_wall_clock, synthetic_tokens
 
 from slamlm.config import build_config
-from slamlm.train import PretrainConfig, fit
+from slamlm.train import PretrainConfig, run_pretrain
 from slamlm.train.checkpoint import incomplete_reason, list_checkpoints
 
 MAX_STEPS = 400  # room for 10 kills on a fast machine: each attempt runs <= ~40 steps
 TRAIN = {"batch_size": 4, "micro_batch": 2, "max_steps": MAX_STEPS, "budget": None,
          "log_every": 1, "eval_every": 50, "eval_windows": 4, "ckpt_every": 5, "keep_last": 2,
-         "lr": 3e-3, "warmup": 0.1, "precision": "fp32", "compile": False}
+         "lr": 3e-3, "warmup": 0.1, "warmup_steps": 0, "precision": "fp32", "compile": False}
 
 
 @pytest.fixture(scope="module")
@@ -46,7 +46,7 @@ def reference_run(tokens: Path, out: Path) -> Path:
         cfg = build_config(PretrainConfig, base={
             "out": str(out), "device": "cpu", "model": {"attn_impl": "sdpa"},
             "data": {"tokens": str(tokens), "context": 32}, "train": TRAIN})
-        return fit(cfg)
+        return run_pretrain(cfg)
     finally:
         torch.set_num_threads(n)
 

@@ -16,8 +16,8 @@ from reliability_helpers import (
     tree_hashes,
 )
 
-from slamlm.train import fit
-from slamlm.train import loop as loop_mod
+from slamlm.train import pretrain as loop_mod
+from slamlm.train import run_pretrain
 from slamlm.train.checkpoint import find_latest, read_state
 
 
@@ -57,7 +57,7 @@ def poison_grads(monkeypatch, bad_steps: set[int], value: float) -> None:
 def test_inf_gradient_steps_are_skipped_and_counted(tokens, tmp_path, monkeypatch):
     # the hook sees step["n"] of the *previous* clip, so n in {2, 4} poisons steps 3 and 5
     poison_grads(monkeypatch, {2, 4}, float("inf"))
-    last = fit(cfg(tokens, tmp_path / "run"))
+    last = run_pretrain(cfg(tokens, tmp_path / "run"))
     rows = [r for r in jsonl_rows(tmp_path / "run" / "metrics.jsonl") if "loss" in r]
     assert [r["skipped"] for r in rows] == [0, 0, 1, 1, 2, 2, 2, 2]
     assert read_state(last)["skipped"] == 2
@@ -72,7 +72,7 @@ def test_too_many_bad_steps_stop_with_last_good_checkpoint_intact(tokens, tmp_pa
     run = tmp_path / "run"
     with pytest.raises(RuntimeError, match=r"NaN/inf for 3 optimizer steps in a row .*"
                                            r"the last good checkpoint is .*step_00000004"):
-        fit(cfg(tokens, run, max_steps=40, ckpt_every=4, max_bad_steps=3))
+        run_pretrain(cfg(tokens, run, max_steps=40, ckpt_every=4, max_bad_steps=3))
     good = find_latest(run / "ckpt")
     assert good.name == "step_00000004"
     assert read_state(good)["skipped"] == 0
@@ -81,9 +81,9 @@ def test_too_many_bad_steps_stop_with_last_good_checkpoint_intact(tokens, tmp_pa
 
 
 def test_same_seed_same_metrics(tokens, tmp_path):
-    fit(cfg(tokens, tmp_path / "a"))
-    fit(cfg(tokens, tmp_path / "b"))
-    fit(cfg(tokens, tmp_path / "c", seed=1))
+    run_pretrain(cfg(tokens, tmp_path / "a"))
+    run_pretrain(cfg(tokens, tmp_path / "b"))
+    run_pretrain(cfg(tokens, tmp_path / "c", seed=1))
     a, b, c = (strip_wall_clock(jsonl_rows(tmp_path / x / "metrics.jsonl")) for x in "abc")
     assert len(a) == 8 + 3 and a == b  # 8 train rows + val at 0, 4, 8
     assert a != c  # the comparison can fail: another seed changes the numbers

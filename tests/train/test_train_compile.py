@@ -21,8 +21,8 @@ from slamlm.data.shards import TokenShard
 from slamlm.data.windows import IGNORE, MicroBatch, PackedWindows
 from slamlm.model import SpeechLM, named_shape
 from slamlm.train.distributed import DistInfo, wrap_model
-from slamlm.train.loop import _full_rows, _loss, evaluate
 from slamlm.train.optim import build_optimizer, step_unless_nonfinite
+from slamlm.train.pretrain import _full_rows, _loss, evaluate
 from slamlm.vocab import UnitVocab
 
 CPU = torch.device("cpu")
@@ -66,7 +66,7 @@ def test_loss_in_forward_is_the_same_ops_as_outside():
     x, y, d = (torch.from_numpy(a) for a in (mb.input_ids, mb.targets, mb.doc_ids))
     ref = F.cross_entropy(m(x, doc_ids=d).flatten(0, 1), y.flatten(), ignore_index=IGNORE,
                           reduction="sum")
-    assert torch.equal(_loss(m, mb, CPU, None, scale=1.0), ref)  # bitwise: numerics unchanged
+    assert torch.equal(_loss(m, mb, CPU), ref)  # bitwise: numerics unchanged
     assert m(x, doc_ids=d, targets=y).shape == ()
 
 
@@ -74,14 +74,14 @@ def test_loss_in_forward_is_the_same_ops_as_outside():
 def test_compiled_step_matches_eager_without_recompiles():
     eager = _model()
     compiled_model = copy.deepcopy(eager)
-    compiled = wrap_model(compiled_model, INFO, "ddp", compile_model=True)  # inductor, as fit()
+    compiled = wrap_model(compiled_model, INFO, "ddp", compile_model=True)  # inductor, as run_pretrain()
     rng = np.random.default_rng(1)
     with dynamo.config.patch(error_on_recompile=True):
         for layout in LAYOUTS[:4]:
             mb = _batch(rng, layout)
             n_valid = int((mb.targets != IGNORE).sum())
-            want = _loss(eager, mb, CPU, None, scale=1.0 / n_valid)
-            got = _loss(compiled, mb, CPU, None, scale=1.0 / n_valid)
+            want = (_loss(eager, mb, CPU) * 1.0 / n_valid)
+            got = (_loss(compiled, mb, CPU) * 1.0 / n_valid)
             want.backward()
             got.backward()
             torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
@@ -103,7 +103,7 @@ def test_forward_has_no_graph_breaks_with_doc_ids():
 
 
 def test_full_optimizer_steps_over_new_doc_layouts_do_not_recompile():
-    """The whole fit() step (loss over 2 micro-batches, clip, fused AdamW with the device-side
+    """The whole run_pretrain() step (loss over 2 micro-batches, clip, fused AdamW with the device-side
     NaN skip) for 5 steps with different documents and a different ``scale`` every step.
     Recompiles and graph breaks are decided by dynamo, before the backend: aot_eager keeps
     this test fast (inductor is covered above)."""
@@ -116,7 +116,7 @@ def test_full_optimizer_steps_over_new_doc_layouts_do_not_recompile():
             micros = [_batch(rng, layout), _batch(rng, layout[::-1])]
             n_valid = sum(int((mb.targets != IGNORE).sum()) for mb in micros)
             for mb in micros:
-                _loss(compiled, mb, CPU, None, scale=1.0 / n_valid).backward()
+                (_loss(compiled, mb, CPU) * 1.0 / n_valid).backward()
             norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             assert step_unless_nonfinite(opt, norm).item() == 0.0
     assert counters["stats"]["unique_graphs"] == 1
@@ -142,10 +142,10 @@ def test_validation_short_last_batch_does_not_recompile(tmp_path):
     assert len(data) == 7
     t = SimpleNamespace(micro_batch=3, eval_windows=0)
     model = _model()
-    want = evaluate(model, data, t, INFO, None)["val_loss"]
+    want = evaluate(model, data, t.micro_batch, t.eval_windows, INFO)["val_loss"]
     compiled = torch.compile(model, backend="aot_eager")
     with dynamo.config.patch(error_on_recompile=True):
-        got = evaluate(compiled, data, t, INFO, None)["val_loss"]
+        got = evaluate(compiled, data, t.micro_batch, t.eval_windows, INFO)["val_loss"]
     assert got == pytest.approx(want, rel=1e-6)
     assert counters["stats"]["unique_graphs"] == 1
 

@@ -22,7 +22,7 @@ def _losses(run: Path) -> list[float]:
 
 def _args(tokens: Path, out: Path, strategy: str) -> list[str]:
     return ["pretrain", "--tokens", str(tokens), "--out", str(out), "--max-steps", "4",
-            "--set", "train.budget=null", "--set", "train.batch_size=4",
+            "--set", "train.budget=null", "--set", "train.batch_size=4", "--set", "train.warmup_steps=0",
             "--set", "train.micro_batch=1", "--set", "data.context=32", "--set", "device=cpu",
             "--set", "train.log_every=1", "--set", "train.eval_every=0",
             "--set", "train.eval_windows=4", "--set", "train.lr=3e-3",

@@ -1,4 +1,4 @@
-"""fit(): loss falls, exact resume, NaN skipping, checkpoints, schedule, budget, CLI, recipes."""
+"""run_pretrain(): loss falls, exact resume, NaN skipping, checkpoints, schedule, budget, CLI, recipes."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from slamlm.cli import main
 from slamlm.config import ConfigError, build_config
 from slamlm.data import PackConfig, run_pack
 from slamlm.data.synthetic import write_synthetic_units
-from slamlm.train import PretrainConfig, fit, parse_duration
-from slamlm.train import loop as loop_mod
+from slamlm.train import PretrainConfig, parse_duration, run_pretrain
+from slamlm.train import pretrain as loop_mod
 from slamlm.train.checkpoint import find_latest, read_state
 from slamlm.train.schedule import lr_at, progress
 
@@ -33,7 +33,8 @@ def tokens(tmp_path_factory) -> Path:
 
 def _cfg(tokens: Path, out: Path, **train) -> PretrainConfig:
     t = {"batch_size": 4, "micro_batch": 2, "max_steps": 8, "budget": None, "log_every": 1,
-         "eval_every": 0, "ckpt_every": 0, "eval_windows": 8, "lr": 3e-3, "warmup": 0.1}
+         "eval_every": 0, "ckpt_every": 0, "eval_windows": 8, "lr": 3e-3, "warmup": 0.1,
+         "warmup_steps": 0}
     t.update(train)
     return build_config(PretrainConfig, base={"out": str(out), "device": "cpu",
                                               "data": {"tokens": str(tokens), "context": 32},
@@ -51,7 +52,7 @@ def _weights(folder: Path) -> dict[str, torch.Tensor]:
 
 
 def test_fit_learns_and_writes_checkpoint(tokens, tmp_path):
-    last = fit(_cfg(tokens, tmp_path / "run", max_steps=24, eval_every=12, ckpt_every=12,
+    last = run_pretrain(_cfg(tokens, tmp_path / "run", max_steps=24, eval_every=12, ckpt_every=12,
                     keep_last=1))
     assert last.name == "step_00000024"
     assert [p.name for p in (tmp_path / "run" / "ckpt").iterdir()] == ["step_00000024"]
@@ -71,12 +72,12 @@ def test_fit_learns_and_writes_checkpoint(tokens, tmp_path):
 
 
 def test_resume_is_bitwise_exact(tokens, tmp_path):
-    fit(_cfg(tokens, tmp_path / "a"))
-    fit(_cfg(tokens, tmp_path / "b", stop_at_step=4))
+    run_pretrain(_cfg(tokens, tmp_path / "a"))
+    run_pretrain(_cfg(tokens, tmp_path / "b", stop_at_step=4))
     assert find_latest(tmp_path / "b" / "ckpt").name == "step_00000004"
     with open(tmp_path / "b" / "metrics.jsonl", "a") as f:  # rows of a run killed after step 4
         f.write(json.dumps({"step": 5, "loss": 99.0}) + "\n")
-    last = fit(_cfg(tokens, tmp_path / "b"))  # resume auto from step 4, run to 8
+    last = run_pretrain(_cfg(tokens, tmp_path / "b"))  # resume auto from step 4, run to 8
     a = [r for r in _metrics(tmp_path / "a") if "loss" in r]
     b = [r for r in _metrics(tmp_path / "b") if "loss" in r]
     assert [r["step"] for r in b] == [1, 2, 3, 4, 5, 6, 7, 8]
@@ -96,7 +97,7 @@ def test_nan_steps_are_skipped_then_fatal(tokens, tmp_path, monkeypatch):
         return out * float("nan") if calls["n"] in (5, 6) else out  # step 3 (2 micro-batches)
 
     monkeypatch.setattr(loop_mod, "_loss", poisoned)
-    last = fit(_cfg(tokens, tmp_path / "r", max_steps=5))
+    last = run_pretrain(_cfg(tokens, tmp_path / "r", max_steps=5))
     rows = [r for r in _metrics(tmp_path / "r") if "loss" in r]
     assert rows[-1]["skipped"] == 1 and read_state(last)["skipped"] == 1
     assert np.isnan(rows[2]["loss"]) and np.isfinite(rows[3]["loss"])
@@ -104,12 +105,12 @@ def test_nan_steps_are_skipped_then_fatal(tokens, tmp_path, monkeypatch):
 
     monkeypatch.setattr(loop_mod, "_loss", lambda *a, **k: real(*a, **k) * float("nan"))
     with pytest.raises(RuntimeError, match="NaN/inf for 3 optimizer steps in a row"):
-        fit(_cfg(tokens, tmp_path / "r2", max_steps=10, max_bad_steps=3))
+        run_pretrain(_cfg(tokens, tmp_path / "r2", max_steps=10, max_bad_steps=3))
 
 
 def test_incomplete_checkpoints_are_skipped(tokens, tmp_path, caplog):
     run = tmp_path / "run"
-    fit(_cfg(tokens, run, max_steps=2, ckpt_every=1, keep_last=5))
+    run_pretrain(_cfg(tokens, run, max_steps=2, ckpt_every=1, keep_last=5))
     ckpt = run / "ckpt"
     (ckpt / "step_00000009").mkdir()
     (ckpt / "step_00000009" / "state.json").write_text("{}")
@@ -137,7 +138,7 @@ def test_schedule_and_durations():
 
 
 def test_budget_ends_training(tokens, tmp_path):
-    last = fit(_cfg(tokens, tmp_path / "run", max_steps=0, budget="2s", log_every=1000))
+    last = run_pretrain(_cfg(tokens, tmp_path / "run", max_steps=0, budget="2s", log_every=1000))
     state = read_state(last)
     assert state["elapsed"] >= 2.0 and state["step"] >= 1
     assert [r for r in _metrics(tmp_path / "run") if r.get("final")]
@@ -148,10 +149,11 @@ def test_recipes_load():
         cfg = build_config(PretrainConfig, config_file=REPO / "configs" / name)
         assert cfg.train.batch_size % cfg.train.micro_batch == 0
     slam = build_config(PretrainConfig, config_file=REPO / "configs" / "slam.yaml")
-    t = slam.train
-    assert (t.batch_size, t.micro_batch, t.lr, t.min_lr, t.warmup, t.clip, t.weight_decay) == (
+    t, o, s = slam.train, slam.optim, slam.schedule
+    assert (t.batch_size, t.micro_batch, o.lr, o.min_lr, s.warmup, o.clip, o.weight_decay) == (
         128, 16, 1e-3, 5e-5, 0.01, 0.5, 0.0)
-    assert parse_duration(t.budget) == 86400 and slam.data.context == 1024
+    assert (s.max_steps, s.warmup_steps, s.decay) == (17625, 100, "cosine")  # the paper's "24 h"
+    assert parse_duration(s.budget) is None and slam.data.context == 1024
     assert slam.model.shape == "slam-358m" and t.precision == "bf16"
     with pytest.raises(ConfigError, match="batch_size=10 must be a multiple"):
         build_config(PretrainConfig, config_file=REPO / "configs" / "tiny.yaml",
@@ -175,10 +177,11 @@ def test_fit_on_gpu_bf16_compile_flex(tokens, tmp_path):
     cfg = build_config(PretrainConfig, base={
         "out": str(tmp_path / "run"), "device": "cuda", "model": {"attn_impl": "flex"},
         "data": {"tokens": str(tokens), "context": 32},
-        "train": {**{k: getattr(cfg.train, k) for k in ("batch_size", "micro_batch", "max_steps",
-                                                        "log_every", "lr")},
+        "train": {"batch_size": cfg.train.batch_size, "micro_batch": cfg.train.micro_batch,
+                  "max_steps": cfg.schedule.max_steps, "log_every": cfg.schedule.log_every,
+                  "lr": cfg.optim.lr, "warmup_steps": 0,
                   "budget": None, "precision": "bf16", "compile": True, "eval_every": 3}})
-    fit(cfg)
+    run_pretrain(cfg)
     rows = _metrics(tmp_path / "run")
     losses = [r["loss"] for r in rows if "loss" in r]
     assert len(losses) == 6 and all(np.isfinite(losses)) and losses[-1] < losses[0]

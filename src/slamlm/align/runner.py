@@ -14,13 +14,15 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import math
+import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -29,20 +31,43 @@ from slamlm.align.data import PreferencePair, load_triplets, split_heldout
 from slamlm.align.loss import dpo_loss
 from slamlm.align.packing import sequence_logps
 from slamlm.align.reference import checkpoint_hash, compute_logps, pack_pairs, reference_logps
-from slamlm.io import FailureLog, JsonlAppender, atomic_write_json
-from slamlm.train import checkpoint as ckpt
-from slamlm.train.config import parse_duration
-from slamlm.train.distributed import DistInfo, pick_device
-from slamlm.train.optim import build_optimizer, param_groups, set_lr, step_unless_nonfinite
-from slamlm.train.schedule import lr_at
-from slamlm.train.schedule import progress as schedule_progress
+from slamlm.config import ConfigError, replace_nested
+from slamlm.device import resolve_device
+from slamlm.io import FailureLog, atomic_write_json, atomic_write_text
+from slamlm.model.checkpoint import load_checkpoint, read_meta
+from slamlm.train.config import (
+    DistConfig,
+    OptimConfig,
+    ScheduleConfig,
+    TrainConfig,
+    micro_size,
+)
+from slamlm.train.distributed import DistInfo
+from slamlm.train.loop import autocast_dtype, fit
+from slamlm.train.objective import StepBatch
+from slamlm.vocab import UnitVocab
 
 log = logging.getLogger(__name__)
 
 
+DPO_ALIASES = {"lr": "optim.lr", "min_lr": "optim.min_lr", "weight_decay": "optim.weight_decay",
+               "grad_clip": "optim.clip", "batch_pairs": "train.batch_size",
+               "seed": "train.seed", "max_steps": "schedule.max_steps",
+               "budget": "schedule.budget", "warmup": "schedule.warmup",
+               "warmup_steps": "schedule.warmup_steps", "eval_every": "schedule.eval_every",
+               "log_every": "schedule.log_every", "save_every": "schedule.ckpt_every",
+               "keep_last": "schedule.keep_last"}
+
+
 @dataclass(frozen=True)
 class DPOConfig:
-    """``slam dpo`` settings (defaults: the Slam recipe's DPO, beta 0.1, lr 5e-5)."""
+    """``slam dpo`` settings; defaults are slamkit's DPO recipe (beta 0.1, lr 5e-5 flat after
+    100 warm-up steps, clip 0.5, 8 pairs per step, pairs whose prompt + chosen repeat
+    (Auto-BLEU >= 0.3) dropped). The loop sections ``train``/``optim``/``schedule``/``dist``
+    are the ones pretraining has; old flat names (``lr``, ``grad_clip``, ``batch_pairs``,
+    ``save_every``, ``max_steps``, ``budget``...) are aliases (:data:`DPO_ALIASES`)."""
+
+    ALIASES: ClassVar[dict[str, str]] = DPO_ALIASES
 
     checkpoint: str = ""  # policy init (and reference unless ``reference`` is set)
     data: str = ""  # triplets JSONL (audio paths relative to it, or unit lists)
@@ -51,32 +76,32 @@ class DPOConfig:
     kmeans: str = ""  # k-means file for audio triplets if the identity's path moved
     beta: float = 0.1
     sft_weight: float = 0.0  # weight of the chosen-NLL term (0 = pure DPO)
-    lr: float = 5e-5
-    min_lr: float = 0.0
-    warmup: float = 0.05  # share of progress
-    weight_decay: float = 0.0
-    grad_clip: float = 1.0
-    batch_pairs: int = 16
     # packed row length; 0 = one sequence per row (padded, plain causal attention);
     # -1 = auto: 0 on CPU (measured faster there, bench/dpo_throughput.py), 1024 on CUDA
     row_tokens: int = -1
-    epochs: float = 1.0  # sets max_steps when it is 0
-    max_steps: int = 0
-    budget: str = ""  # wall-clock budget, e.g. 30m (progress = max(steps, time))
+    epochs: float = 1.0  # sets schedule.max_steps when it is 0
     heldout_fraction: float = 0.05
-    eval_every: int = 50
-    log_every: int = 10
-    save_every: int = 500
-    max_auto_bleu: float | None = None  # drop pairs whose chosen repeats more than this
+    max_auto_bleu: float | None = 0.3  # drop pairs whose prompt + chosen repeat this much
     dedup: bool = True  # remove consecutive duplicate units of audio triplets
     ref_max_tokens: int = 8192
-    seed: int = 0
     device: str = "auto"
-    amp: bool = True  # bf16 autocast on CUDA
+    amp: bool = True  # false: train.precision=fp32 (kept for old recipes)
     threads: int = 0  # torch CPU threads (0: leave as is)
     resume: str = "auto"  # auto (newest complete ckpt/step_*), none, or a step folder
-    keep_last: int = 3  # step checkpoints kept
     strict: bool = False
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(batch_size=8, micro_batch=0))
+    optim: OptimConfig = field(default_factory=lambda: OptimConfig(lr=5e-5, min_lr=5e-5))
+    schedule: ScheduleConfig = field(default_factory=lambda: ScheduleConfig(
+        warmup=0.0, warmup_steps=100, decay="constant", log_every=10, eval_every=50,
+        ckpt_every=500))
+    dist: DistConfig = field(default_factory=DistConfig)
+
+    def __post_init__(self) -> None:
+        if self.beta <= 0 or self.epochs <= 0 or not 0 <= self.heldout_fraction < 1:
+            raise ConfigError(f"dpo: beta and epochs must be > 0 and heldout_fraction in "
+                              f"[0, 1) (got {self.beta}, {self.epochs}, {self.heldout_fraction})")
+        if self.ref_max_tokens < 1 or self.row_tokens < -1:
+            raise ConfigError("dpo: ref_max_tokens must be >= 1 and row_tokens >= -1")
 
 
 def _encoder(meta: dict[str, Any], cfg: DPOConfig, device: torch.device):
@@ -105,10 +130,6 @@ def _encoder(meta: dict[str, Any], cfg: DPOConfig, device: torch.device):
 def load_pairs(cfg: DPOConfig, meta: dict[str, Any], out: Path, device: torch.device
                ) -> list[PreferencePair]:
     """Tokenised triplets (cached in ``out/pairs.npz`` keyed by the input file and settings)."""
-    import hashlib
-
-    from slamlm.vocab import UnitVocab
-
     vocab = UnitVocab.from_dict(meta.get("vocab") or {})
     key = hashlib.sha256(Path(cfg.data).read_bytes() + json.dumps(
         [meta.get("units"), meta.get("vocab"), cfg.dedup, cfg.max_auto_bleu, cfg.kmeans],
@@ -148,160 +169,125 @@ def batch_indices(step: int, n: int, batch: int, seed: int) -> np.ndarray:
     return np.array(out)
 
 
-def _autocast(device: torch.device, amp: bool):
-    import contextlib
-
-    if amp and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return contextlib.nullcontext()
-
-
 def heldout_metrics(model: torch.nn.Module, held: list[PreferencePair], ref: np.ndarray,
                     cfg: DPOConfig, device: torch.device) -> dict[str, float]:
     """Policy vs reference on held-out pairs: reward accuracy / margin and log-probs."""
-    with _autocast(device, cfg.amp):
-        lp = compute_logps(model, held, cfg.ref_max_tokens, device, cfg.row_tokens)
+    lp = compute_logps(model, held, cfg.ref_max_tokens, device, cfg.row_tokens)
     t = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float64))  # noqa: E731
     _, m = dpo_loss(t(lp[:, 0]), t(lp[:, 1]), t(ref[:, 0]), t(ref[:, 1]), beta=cfg.beta)
     keep = ("loss", "reward_accuracy", "reward_margin", "logp_chosen", "logp_rejected")
     return {f"heldout_{k}": m[k] for k in keep}
 
 
-def train_step(model: torch.nn.Module, opt: torch.optim.Optimizer, pairs: list[PreferencePair],
-               ref: np.ndarray, cfg: DPOConfig, device: torch.device) -> dict[str, float]:
-    """One optimizer step on a batch of pairs (one packed forward); returns its metrics."""
-    batch = pack_pairs(pairs, cfg.row_tokens).to(device)
-    with _autocast(device, cfg.amp):
-        lp = sequence_logps(model, batch)  # (2N,) chosen/rejected interleaved
-    ref_t = torch.from_numpy(ref).to(device)
-    lengths = torch.tensor([len(p.chosen) for p in pairs], device=device)
-    loss, m = dpo_loss(lp[0::2], lp[1::2], ref_t[:, 0], ref_t[:, 1], beta=cfg.beta,
-                       sft_weight=cfg.sft_weight, chosen_lengths=lengths)
-    loss.backward()
-    gn = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-    if device.type == "cuda":
-        skipped = step_unless_nonfinite(opt, gn)  # fused kernel skips, no host sync
-    else:
-        skipped = not bool(torch.isfinite(gn))
-        if not skipped:
-            opt.step()
-        opt.zero_grad(set_to_none=True)
-    m["grad_norm"] = float(gn)
-    m["skipped"] = int(skipped)
-    m["tokens"] = batch.n_tokens
-    return m
+def pair_tokens(pairs: list[PreferencePair]) -> int:
+    """Tokens of both sequences of every pair (what a step reads)."""
+    return sum(2 * len(p.prompt) + len(p.chosen) + len(p.rejected) for p in pairs)
 
 
-def _prepare(cfg: DPOConfig) -> dict[str, Any]:
-    """Out folder, config, data, split and reference log-probs (cached)."""
-    from slamlm.config import dump_config
-    from slamlm.model.checkpoint import load_checkpoint, read_meta
+class DPOObjective:
+    """DPO as an objective of :func:`slamlm.train.loop.fit` (see the module docstring)."""
 
-    for name in ("checkpoint", "data", "out"):
-        if not getattr(cfg, name):
-            raise ValueError(f"slam dpo: {name} is required")
-    out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    dump_config(cfg, out / "config.yaml")
-    device = pick_device(cfg.device or "auto")
-    meta = read_meta(cfg.checkpoint)
-    pairs = load_pairs(cfg, meta, out, device)
-    train, held = split_heldout(pairs, cfg.heldout_fraction, seed=cfg.seed)
-    ref_dir = Path(cfg.reference or cfg.checkpoint)
-    ref_model, _ = load_checkpoint(ref_dir, device=device)
-    ref_hash, ref = checkpoint_hash(ref_dir), {}
-    for name, part in (("train", train), ("heldout", held)):
-        with _autocast(device, cfg.amp):  # held-out packed as the held-out eval packs it
-            ref[name] = reference_logps(ref_model, part, out / "reference" / name, ref_hash,
-                                        cfg.ref_max_tokens, device, cfg.row_tokens
-                                        ) if part else np.zeros((0, 2))
-    del ref_model
-    log.info("%d train / %d held-out pairs; reference log-probs ready", len(train), len(held))
-    return {"out": out, "device": device, "meta": meta, "train": train, "held": held,
-            "ref_train": ref["train"], "ref_held": ref["heldout"]}
+    name = "dpo"
 
+    def __init__(self, cfg: DPOConfig):
+        self.cfg = cfg
+        self.batch_step = 0  # global batches drawn (the data position)
 
-def _policy(cfg: DPOConfig, device: torch.device, ckpt_root: Path):
-    """Policy + AdamW + state, from the newest step folder when resuming."""
-    from slamlm.model.checkpoint import load_checkpoint
+    def build(self, info: DistInfo, resume: Path | None) -> tuple[torch.nn.Module, dict[str, Any]]:
+        """Pairs, held-out split and reference log-probs (rank 0 first; the others then read
+        its caches), then the policy (from ``resume`` when given)."""
+        cfg, out = self.cfg, Path(self.cfg.out)
+        self.info = info
+        out.mkdir(parents=True, exist_ok=True)
+        meta = read_meta(cfg.checkpoint)
+        for turn in ((0,) if info.world == 1 else (0, 1)):
+            if (turn == 0) == info.is_main:
+                self._prepare(meta, out, info)
+            if info.world > 1:
+                torch.distributed.barrier()
+        model, _ = load_checkpoint(resume or cfg.checkpoint, device=info.device,
+                                   dtype=torch.float32)
+        meta = {k: v for k, v in meta.items() if k != "model"}
+        meta["dpo"] = {"base": str(cfg.checkpoint), "beta": cfg.beta, "data": str(cfg.data)}
+        return model.train(), meta
 
-    last = ckpt.resume_folder(cfg.resume, ckpt_root)
-    model, _ = load_checkpoint(last or cfg.checkpoint, device=device, dtype=torch.float32)
-    model.train()
-    if device.type == "cuda":
-        opt = build_optimizer(model, lr=cfg.lr, weight_decay=cfg.weight_decay,
-                              betas=(0.9, 0.999), eps=1e-8)
-    else:  # fused AdamW measured ~9x slower than foreach on CPU
-        opt = torch.optim.AdamW(param_groups(model, cfg.weight_decay), lr=cfg.lr,
-                                betas=(0.9, 0.999), eps=1e-8, foreach=True)
-    state = {"step": 0, "pairs_seen": 0, "elapsed_s": 0.0}
-    if last is not None:
-        ckpt.load_optimizer(opt, model, last)
-        saved = ckpt.read_state(last)
-        state.update({k: saved[k] for k in state if k in saved})
-        log.info("resuming from %s (step %d)", last, state["step"])
-    return model, opt, state, last
+    def _prepare(self, meta: dict[str, Any], out: Path, info: DistInfo) -> None:
+        cfg, dev = self.cfg, info.device
+        t0 = time.perf_counter()
+        pairs = load_pairs(cfg, meta, out, dev)
+        self.train, self.held = split_heldout(pairs, cfg.heldout_fraction, seed=cfg.train.seed)
+        if not self.train:
+            raise ValueError(f"{cfg.data}: no training pairs left after the held-out split")
+        ref_dir = Path(cfg.reference or cfg.checkpoint)
+        ref_model, _ = load_checkpoint(ref_dir, device=dev)
+        ref_hash, ref = checkpoint_hash(ref_dir), {}
+        amp = autocast_dtype(cfg.train.precision, dev)
+        with torch.autocast(dev.type, dtype=amp or torch.float32, enabled=amp is not None):
+            for name, part in (("train", self.train), ("heldout", self.held)):
+                ref[name] = reference_logps(ref_model, part, out / "reference" / name, ref_hash,
+                                            cfg.ref_max_tokens, dev, cfg.row_tokens
+                                            ) if part else np.zeros((0, 2))
+        del ref_model
+        self.ref_train, self.ref_held = ref["train"], ref["heldout"]
+        log.info("%d train / %d held-out pairs; reference log-probs ready in %.1fs (not "
+                 "counted in the budget)", len(self.train), len(self.held),
+                 time.perf_counter() - t0)
+
+    def max_steps(self, configured: int) -> int:
+        b = self.cfg.train.batch_size
+        return configured or max(1, math.ceil(self.cfg.epochs * len(self.train) / b))
+
+    def next_batch(self) -> StepBatch:
+        t, info = self.cfg.train, self.info
+        idx = batch_indices(self.batch_step, len(self.train), t.batch_size, t.seed)
+        self.batch_step += 1
+        m = micro_size(t, info.world)
+        groups = [idx[j:j + m] for j in range(0, len(idx), m)]
+        mine = [groups[j] for j in range(info.rank, len(groups), info.world)]
+        return StepBatch(mine, len(idx), pair_tokens([self.train[i] for i in idx]))
+
+    def loss(self, model: torch.nn.Module, micro: np.ndarray) -> tuple[torch.Tensor, dict]:
+        """Summed DPO loss of these pairs (one packed forward) and summed pair metrics."""
+        cfg, dev = self.cfg, self.info.device
+        pairs = [self.train[i] for i in micro]
+        lp = sequence_logps(model, pack_pairs(pairs, cfg.row_tokens).to(dev))  # (2N,)
+        ref = torch.from_numpy(self.ref_train[micro]).to(dev)
+        lengths = torch.tensor([len(p.chosen) for p in pairs], device=dev)
+        loss, m = dpo_loss(lp[0::2], lp[1::2], ref[:, 0], ref[:, 1], beta=cfg.beta,
+                           sft_weight=cfg.sft_weight, chosen_lengths=lengths)
+        n = len(pairs)
+        return loss * n, {k: v * n for k, v in m.items() if k != "loss"}
+
+    def evaluate(self, model: torch.nn.Module) -> dict[str, float]:
+        if not self.held:
+            return {}
+        return heldout_metrics(model, self.held, self.ref_held, self.cfg, self.info.device)
+
+    def data_state(self) -> dict[str, Any]:
+        return {"batch": self.batch_step}
+
+    def load_data_state(self, state: dict[str, Any]) -> None:
+        self.batch_step = int(state.get("batch", 0))
+
+    def checkpoint_meta(self, meta: dict[str, Any], step: int, tokens: int) -> dict[str, Any]:
+        return {**meta, "dpo": {**meta["dpo"], "step": step, "tokens": tokens}}
 
 
 def run_dpo(cfg: DPOConfig) -> Path:
     """Train with DPO; returns the final ``ckpt/step_XXXXXXXX`` folder (a full checkpoint)."""
+    for name in ("checkpoint", "data", "out"):
+        if not getattr(cfg, name):
+            raise ValueError(f"slam dpo: {name} is required")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    if not cfg.amp:
+        cfg = replace_nested(cfg, **{"train.precision": "fp32"})
     if cfg.row_tokens < 0:
-        gpu = pick_device(cfg.device or "auto").type == "cuda"
+        gpu = resolve_device(cfg.device or "auto").type == "cuda"
         cfg = dataclasses.replace(cfg, row_tokens=1024 if gpu else 0)
-    torch.manual_seed(cfg.seed)
-    env = _prepare(cfg)
-    out, device, train, held = env["out"], env["device"], env["train"], env["held"]
-    ckpt_root = out / "ckpt"
-    model, opt, state, last_saved = _policy(cfg, device, ckpt_root)
-    max_steps = cfg.max_steps or max(1, math.ceil(cfg.epochs * len(train) / cfg.batch_pairs))
-    budget = parse_duration(cfg.budget)
-    info = DistInfo(rank=0, world=1, local_rank=0, device=device)
-    meta = {k: v for k, v in env["meta"].items() if k != "model"}
-    meta["dpo"] = {"base": str(cfg.checkpoint), "beta": cfg.beta, "data": str(cfg.data)}
-
-    def progress() -> float:
-        return schedule_progress(state["step"], max_steps, state["elapsed_s"], budget)
-
-    def save() -> Path:
-        meta["dpo"]["step"] = state["step"]
-        return ckpt.save_train_checkpoint(ckpt_root, state["step"], model, opt, dict(state), cfg,
-                                          meta, info, keep_last=cfg.keep_last)
-
-    metrics = JsonlAppender(out / "metrics.jsonl")
-    try:
-        if state["step"] == 0 and held:
-            metrics.write({"step": 0, **heldout_metrics(model, held, env["ref_held"], cfg,
-                                                        device)})
-        while progress() < 1.0:
-            t0 = time.perf_counter()
-            lr = lr_at(progress(), cfg.lr, cfg.min_lr, cfg.warmup)
-            set_lr(opt, lr)
-            idx = batch_indices(state["step"], len(train), cfg.batch_pairs, cfg.seed)
-            m = train_step(model, opt, [train[i] for i in idx], env["ref_train"][idx], cfg,
-                           device)
-            dt = time.perf_counter() - t0
-            state["step"] += 1
-            state["pairs_seen"] += len(idx)
-            state["elapsed_s"] += dt
-            step = state["step"]
-            done = progress() >= 1.0
-            if step % cfg.log_every == 0 or done or step == 1:
-                rec = {"step": step, "lr": lr, "pairs_seen": state["pairs_seen"],
-                       "pairs_per_s": len(idx) / dt, "elapsed_s": state["elapsed_s"], **m}
-                metrics.write(rec)
-                log.info("step %d loss %.4f acc %.3f margin %.4f lr %.2e", step, m["loss"],
-                         m["reward_accuracy"], m["reward_margin"], lr)
-            if held and (step % cfg.eval_every == 0 or done):  # compute_logps sets eval mode
-                metrics.write({"step": step, **heldout_metrics(model, held, env["ref_held"],
-                                                               cfg, device)})
-            if step % cfg.save_every == 0 or done:
-                last_saved = save()
-    finally:
-        metrics.close()
-    if last_saved is None:  # nothing left to do and nothing saved before (max_steps 0)
-        last_saved = save()
-    (out / "final.txt").write_text(f"{last_saved.name}\n")
-    log.info("DPO finished at step %d: %s", state["step"], last_saved)
-    return last_saved
+    torch.manual_seed(cfg.train.seed)
+    last = fit(cfg, DPOObjective(cfg))
+    if int(os.environ.get("RANK", "0")) == 0:
+        atomic_write_text(Path(cfg.out) / "final.txt", f"{last.name}\n")
+    log.info("DPO finished: %s", last)
+    return last

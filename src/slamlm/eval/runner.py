@@ -142,10 +142,10 @@ def run_eval(cfg: EvalConfig) -> Path:
     import torch
 
     from slamlm.config import dump_config
+    from slamlm.device import resolve_device
     from slamlm.eval.readers import read_benchmark
     from slamlm.io import FailureLog, atomic_write_json, write_jsonl
     from slamlm.model import load_checkpoint
-    from slamlm.units.extractor import resolve_device
 
     if not cfg.benches:
         raise ValueError("no benchmark given: add --bench NAME=PATH (e.g. sblimp=zr2021/syntactic)")

@@ -169,10 +169,11 @@ def run_generate(cfg: GenerateConfig) -> Path:
     import torch
 
     from slamlm.config import dump_config
+    from slamlm.device import resolve_device
     from slamlm.generate.sampling import generate
     from slamlm.generate.vocoder import load_vocoder
     from slamlm.model import load_checkpoint
-    from slamlm.units.extractor import UnitExtractor, resolve_device
+    from slamlm.units.extractor import UnitExtractor
     from slamlm.vocab import UnitVocab
 
     if not cfg.checkpoint or not cfg.out:

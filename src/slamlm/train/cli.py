@@ -17,8 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tokens", default=None, help="tokens folder from slam pack (data.tokens)")
     p.add_argument("--init", default=None, help="slam init folder (model.init)")
     p.add_argument("--out", default=None, help="run folder (checkpoints, metrics.jsonl)")
-    p.add_argument("--budget", default=None, help="wall-clock budget: 90s, 30m, 24h (train.budget)")
-    p.add_argument("--max-steps", type=int, default=None, help="step limit (train.max_steps)")
+    p.add_argument("--budget", default=None, help="training-time budget: 90s, 30m, 24h (schedule.budget)")
+    p.add_argument("--max-steps", type=int, default=None, help="step limit (schedule.max_steps)")
     p.add_argument("--resume", default=None, help="auto (default), none, or a step_* folder")
     add_common_config_args(p)
     p.set_defaults(func=_run)
@@ -27,11 +27,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     from slamlm.config import build_config
     from slamlm.train.config import PretrainConfig
-    from slamlm.train.loop import run_pretrain
+    from slamlm.train.pretrain import run_pretrain
 
     base: dict = {}
     for key, val in (("data.tokens", args.tokens), ("model.init", args.init), ("out", args.out),
-                     ("train.budget", args.budget), ("train.max_steps", args.max_steps),
+                     ("schedule.budget", args.budget), ("schedule.max_steps", args.max_steps),
                      ("resume", args.resume)):
         if val is not None:
             head, _, tail = key.partition(".")

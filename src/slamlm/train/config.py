@@ -1,9 +1,18 @@
-"""Config of ``slam pretrain`` (frozen dataclasses) and the duration parser for budgets.
+"""Configs shared by every trainer (optimiser, schedule, loop) and ``slam pretrain``'s own.
+
+Every trainer (pretraining, interleaved pretraining, DPO) is configured with the same three
+sections, so a knob has one name everywhere: ``optim`` (:class:`OptimConfig`), ``schedule``
+(:class:`ScheduleConfig`: steps, time budget, warm-up, logging/eval/checkpoint intervals) and
+``train`` (:class:`TrainConfig`: batch, precision, compile, seed). Older flat names
+(``train.lr``, ``train.budget``, DPO's ``grad_clip``/``save_every``...) are aliases
+(:data:`PRETRAIN_ALIASES`), so existing recipes and ``--set`` flags keep working.
 
 Example:
     >>> parse_duration("90s"), parse_duration("30m"), parse_duration("24h")
     (90.0, 1800.0, 86400.0)
-    >>> # build_config(PretrainConfig, config_file="configs/slam.yaml", overrides=["train.lr=5e-4"])
+    >>> OptimConfig().clip, ScheduleConfig().warmup_steps
+    (0.5, 100)
+    >>> # build_config(PretrainConfig, config_file="configs/slam.yaml", overrides=["optim.lr=5e-4"])
 """
 
 from __future__ import annotations
@@ -11,7 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from slamlm.config import ConfigError
 
@@ -23,11 +32,95 @@ def parse_duration(text: str | float | int | None) -> float | None:
     if text is None or text == "" or text == 0:
         return None
     if isinstance(text, (int, float)):
+        if text < 0:
+            raise ConfigError(f"schedule.budget: {text!r} is negative")
         return float(text)
     m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([smhd]?)\s*", str(text).lower())
     if not m:
-        raise ConfigError(f"train.budget: {text!r} is not a duration like 90s, 30m, 24h or 2d")
+        raise ConfigError(f"schedule.budget: {text!r} is not a duration like 90s, 30m, 24h or 2d")
     return float(m.group(1)) * _UNITS[m.group(2) or "s"]
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """AdamW (fused on GPU, foreach on CPU) and gradient clipping; the Slam values by default."""
+
+    lr: float = 1e-3  # peak learning rate
+    min_lr: float = 5e-5  # where the cosine ends (ignored by schedule.decay=constant)
+    weight_decay: float = 0.0  # on >= 2-D weights only
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = 1e-8
+    clip: float = 0.5  # gradient-norm clipping (0: off)
+
+    def __post_init__(self) -> None:
+        if not (self.lr > 0 and self.min_lr >= 0 and self.eps > 0 and self.clip >= 0):
+            raise ConfigError(f"optim: lr must be > 0, min_lr/clip >= 0, eps > 0 (got {self})")
+        if not all(0.0 <= b < 1.0 for b in self.betas):
+            raise ConfigError(f"optim.betas: each must be in [0, 1), got {self.betas}")
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """When training ends and what happens on the way.
+
+    Progress = max(step / max_steps, train_time / budget); the budget clock counts training
+    steps only (validation and checkpoint time are logged as ``eval_s``/``ckpt_s`` and
+    excluded, as in the paper). Warm-up lasts max(``warmup_steps``, ``warmup`` of progress).
+    """
+
+    max_steps: int = 0  # optimizer steps (0: no step limit; the budget ends training)
+    budget: str | None = None  # training-time budget, e.g. 24h, 30m (None: steps only)
+    warmup: float = 0.01  # warm-up share of progress ...
+    warmup_steps: int = 100  # ... or at least this many steps
+    decay: Literal["cosine", "constant"] = "cosine"  # after warm-up: cosine to min_lr, or flat
+    stop_at_step: int = 0  # >0: checkpoint and stop here without ending the schedule
+    log_every: int = 10  # steps between metrics.jsonl rows
+    eval_every: int = 500  # steps between validations (0: only at the start and end)
+    ckpt_every: int = 1000  # steps between checkpoints (0: only at the end)
+    keep_last: int = 3  # step checkpoints kept (0: all)
+    max_bad_steps: int = 20  # stop after this many NaN/inf steps in a row
+
+    def __post_init__(self) -> None:
+        for name in ("max_steps", "warmup_steps", "stop_at_step", "eval_every", "ckpt_every",
+                     "keep_last"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"schedule.{name} must be >= 0, got {getattr(self, name)}")
+        if self.log_every < 1 or self.max_bad_steps < 1:
+            raise ConfigError("schedule.log_every and schedule.max_bad_steps must be >= 1")
+        if not 0.0 <= self.warmup < 1.0:
+            raise ConfigError(f"schedule.warmup is a share of training in [0, 1), got {self.warmup}")
+        parse_duration(self.budget)
+
+    def check_ends(self) -> None:
+        """Raise unless a step limit or a budget will end training."""
+        if not self.max_steps and parse_duration(self.budget) is None:
+            raise ConfigError("set schedule.max_steps or schedule.budget (or both) so training "
+                              "can end")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Batch and numerics. ``batch_size`` items per step = micro_batch x accumulation x world
+    (items: packed windows for pretraining, preference pairs for DPO)."""
+
+    batch_size: int = 128
+    micro_batch: int = 16  # items per forward (0: the whole per-process batch at once)
+    precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 autocast on GPU, fp32 on CPU
+    compile: bool | None = None  # None: on for GPU, off for CPU
+    eval_windows: int = 256  # validation windows per evaluation (0: all; pretraining)
+    seed: int = 0
+    peak_tflops: float = 0.0  # per device, for MFU; 0: guess from the GPU name
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.micro_batch < 0:
+            raise ConfigError(f"train.batch_size must be >= 1 and train.micro_batch >= 0, got "
+                              f"{self.batch_size} and {self.micro_batch}")
+        if self.micro_batch and self.batch_size % self.micro_batch:
+            raise ConfigError(
+                f"train.batch_size={self.batch_size} must be a multiple of train.micro_batch="
+                f"{self.micro_batch} (times the number of processes)")
+        if self.eval_windows < 0:
+            raise ConfigError(f"train.eval_windows must be >= 0, got {self.eval_windows}")
 
 
 @dataclass(frozen=True)
@@ -42,66 +135,59 @@ class ModelSource:
 @dataclass(frozen=True)
 class DataConfig:
     tokens: Path = Path("tokens")  # folder written by `slam pack`
-    context: int = 1024
+    context: int = 1024  # tokens per row
 
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Optimisation. ``batch_size`` sequences per step = micro_batch x accumulation x world."""
-
-    batch_size: int = 128
-    micro_batch: int = 16
-    lr: float = 1e-3
-    min_lr: float = 5e-5
-    warmup: float = 0.01  # share of progress spent warming up
-    weight_decay: float = 0.0
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
-    clip: float = 0.5
-    max_steps: int = 0  # 0: no step limit (the budget ends training)
-    budget: str | None = "24h"  # wall-clock budget; the cosine ends there
-    stop_at_step: int = 0  # >0: checkpoint and stop here without ending the schedule
-    precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 on GPU, fp32 on CPU
-    compile: bool | None = None  # None: on for GPU, off for CPU
-    log_every: int = 10
-    eval_every: int = 500
-    eval_windows: int = 256  # validation windows per evaluation (0: all)
-    ckpt_every: int = 1000
-    keep_last: int = 3
-    max_bad_steps: int = 20  # stop after this many NaN/inf steps in a row
-    seed: int = 0
-    peak_tflops: float = 0.0  # per device, for MFU; 0: guess from the GPU name
+    def __post_init__(self) -> None:
+        if self.context < 2:
+            raise ConfigError(f"data.context must be >= 2 tokens, got {self.context}")
 
 
 @dataclass(frozen=True)
 class DistConfig:
-    strategy: Literal["ddp", "fsdp"] = "ddp"
+    strategy: Literal["ddp", "fsdp"] = "ddp"  # under torchrun: DDP replicas or FSDP2 shards
+
+
+# the names these knobs had before the shared sections (recipes and flags still use them)
+_MOVED = {"optim": ("lr", "min_lr", "weight_decay", "betas", "eps", "clip"),
+          "schedule": ("max_steps", "budget", "warmup", "warmup_steps", "decay", "stop_at_step",
+                       "log_every",
+                       "eval_every", "ckpt_every", "keep_last", "max_bad_steps")}
+PRETRAIN_ALIASES = {f"train.{k}": f"{sec}.{k}" for sec, keys in _MOVED.items() for k in keys}
 
 
 @dataclass(frozen=True)
 class PretrainConfig:
+    """``slam pretrain``: packed tokens + init -> ``out/ckpt/step_*`` and ``metrics.jsonl``."""
+
+    ALIASES: ClassVar[dict[str, str]] = PRETRAIN_ALIASES
+
     out: Path = Path("run")
     resume: str = "auto"  # auto (newest complete checkpoint) | none | a step_* folder
     device: str = "auto"
     model: ModelSource = field(default_factory=ModelSource)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=lambda: ScheduleConfig(budget="24h"))
     dist: DistConfig = field(default_factory=DistConfig)
 
     def __post_init__(self) -> None:
-        t = self.train
-        if not t.max_steps and parse_duration(t.budget) is None:
-            raise ConfigError("set train.max_steps or train.budget (or both) so training can end")
-        if t.batch_size % t.micro_batch:
-            raise ConfigError(
-                f"train.batch_size={t.batch_size} must be a multiple of train.micro_batch="
-                f"{t.micro_batch} (times the number of processes)"
-            )
+        self.schedule.check_ends()
+
+
+def micro_size(cfg: TrainConfig, world: int) -> int:
+    """Items per micro-batch (``micro_batch``, or the whole per-process batch when 0)."""
+    if cfg.micro_batch:
+        return cfg.micro_batch
+    if cfg.batch_size % world:
+        raise ConfigError(f"train.batch_size={cfg.batch_size} does not split over {world} "
+                          "processes")
+    return cfg.batch_size // world
 
 
 def accumulation(cfg: TrainConfig, world: int) -> int:
     """Micro-batches per rank per optimizer step; errors when the batch does not divide."""
-    per = cfg.micro_batch * world
+    per = micro_size(cfg, world) * world
     if cfg.batch_size % per:
         raise ConfigError(
             f"train.batch_size={cfg.batch_size} is not a multiple of micro_batch x processes "

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from slamlm.device import resolve_device
 from slamlm.units.encoders import HubertEncoder, MelEncoder, load_encoder
 from slamlm.units.kmeans import KMeans, load_kmeans
 
@@ -35,13 +36,6 @@ def dedup(units: Sequence[int] | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     starts = np.flatnonzero(np.concatenate([[True], arr[1:] != arr[:-1]]))
     durations = np.diff(np.concatenate([starts, [arr.size]]))
     return arr[starts], durations.astype(np.int64)
-
-
-def resolve_device(device: str | None) -> torch.device:
-    """``"auto"``/None -> cuda when present, else cpu."""
-    if device in (None, "", "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
 
 
 _DTYPES = {"bf16": torch.bfloat16, "bfloat16": torch.bfloat16, "fp16": torch.float16,
