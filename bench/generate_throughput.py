@@ -60,10 +60,12 @@ def run_hf(hf, prompts, vocab, new_tokens, sampled: bool, device: str) -> list[n
     return [row for row in out[:, width:].cpu().numpy()]
 
 
-def timed_pair(fn_a, fn_b, device: str, repeats: int) -> tuple[float, float, object, object]:
+def timed_pair(fn_a, fn_b, device: str, repeats: int,
+               warmup: bool = True) -> tuple[float, float, object, object]:
     """Best-of-``repeats`` seconds of two functions, run alternately (the CPU is shared, so
     interleaving keeps load changes from favouring one side), after one warm-up each."""
-    fn_a(), fn_b()
+    if warmup:
+        fn_a(), fn_b()
     best = [float("inf"), float("inf")]
     results: list[object] = [None, None]
     for _ in range(repeats):

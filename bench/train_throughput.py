@@ -124,6 +124,9 @@ def run_variant(name, args, shape, shard, dev):
     gpu = dev.type == "cuda"
     micro = {"a": args.micro_a, "b": args.micro_b, "c": args.micro_c}[name[0]]
     accum = max(1, args.batch // micro)
+    # forget earlier variants' graphs: a second model with another micro-batch would otherwise
+    # hit dynamo's automatic-dynamic recompile and be timed with dynamic-shape kernels
+    torch._dynamo.reset()
     torch.manual_seed(0)
     if name == "a":
         model = hf_model(shape, torch.float32, dev)

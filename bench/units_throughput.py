@@ -34,12 +34,12 @@ from slamlm.units.kmeans import KMeans, save_kmeans  # noqa: E402
 from slamlm.units.runner import UnitsConfig, read_units, run_units  # noqa: E402
 
 
-def make_clips(folder: Path, n: int, seed: int = 0) -> float:
-    """``n`` synthetic 10-20 s 16 kHz clips (gliding sines + noise); returns total seconds."""
+def make_clips(folder: Path, n: int, seed: int = 0, lo: float = 10.0, hi: float = 20.0) -> float:
+    """``n`` synthetic ``lo``-``hi`` s 16 kHz clips (gliding sines + noise); returns total seconds."""
     rng = np.random.default_rng(seed)
     total = 0.0
     for i in range(n):
-        sec = float(rng.uniform(10, 20))
+        sec = float(rng.uniform(lo, hi))
         t = np.arange(int(sec * 16000)) / 16000
         f0 = rng.uniform(90, 250) * (1 + 0.2 * np.sin(2 * np.pi * rng.uniform(0.5, 3) * t))
         x = 0.3 * np.sin(2 * np.pi * np.cumsum(f0) / 16000) * (0.5 + 0.5 * np.sin(3 * t)) ** 2
@@ -49,12 +49,14 @@ def make_clips(folder: Path, n: int, seed: int = 0) -> float:
     return total
 
 
-def build_random_hubert(folder: Path, norm: str) -> str:
-    """Random-init HuBERT-base shape with the 25 Hz conv stack (total stride 640), ~95M params."""
+def build_random_hubert(folder: Path, norm: str, hidden: int = 768, layers: int = 12,
+                        heads: int = 12, ffn: int = 3072, conv: int = 512) -> str:
+    """Random-init HuBERT (default: the base shape, ~95M params) with the 25 Hz conv stack
+    (total stride 640); smaller sizes are for CPU smoke runs."""
     from transformers import HubertConfig, HubertModel
 
-    cfg = HubertConfig(hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
-                       intermediate_size=3072, conv_dim=(512,) * 8,
+    cfg = HubertConfig(hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=heads,
+                       intermediate_size=ffn, conv_dim=(conv,) * 8,
                        conv_kernel=(10, 3, 3, 3, 3, 2, 2, 2), conv_stride=(5, 2, 2, 2, 2, 2, 2, 2),
                        feat_extract_norm=norm, do_stable_layer_norm=False)
     torch.manual_seed(0)
