@@ -80,14 +80,17 @@ def make_hf_step(model, opt, dev, amp: bool):
 
 
 def make_our_step(model, wrapped, opt, dev, amp):
-    """The exact per-step code of slamlm.train.loop.fit (without logging/checkpointing)."""
-    from slamlm.train.loop import _loss
+    """The exact per-step code of slamlm.train.loop.fit with the pretraining objective
+    (without logging/checkpointing)."""
     from slamlm.train.optim import step_unless_nonfinite
+    from slamlm.train.pretrain import _loss
 
     def step(micros, n_valid):
         loss_acc = torch.zeros((), device=dev)
         for mb in micros:
-            loss = _loss(wrapped, mb, dev, amp, scale=1.0 / max(n_valid, 1))
+            with torch.autocast(dev.type, dtype=amp or torch.float32, enabled=amp is not None):
+                loss = _loss(wrapped, mb, dev)
+            loss = loss * (1.0 / max(n_valid, 1))
             loss.backward()
             loss_acc += loss.detach()
         norm = torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)

@@ -78,7 +78,7 @@ class Part:
 def device_facts(dev: torch.device) -> dict[str, Any]:
     """Device name, dense bf16 peak (TFLOP/s, by name; None when unknown) and versions."""
     from slamlm.train.distributed import DistInfo
-    from slamlm.train.loop import _peak_flops
+    from slamlm.train.loop import peak_flops as _peak_flops
 
     facts: dict[str, Any] = {"torch": torch.__version__}
     try:

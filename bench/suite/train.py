@@ -133,7 +133,7 @@ def val_loss(nll_sum: Callable[[MicroBatch], torch.Tensor], data: PackedWindows,
 
 def _hf_nll(model, dev: torch.device, amp: bool) -> Callable[[MicroBatch], torch.Tensor]:
     """Summed NLL of our targets under an HF model (its attention crosses documents)."""
-    from slamlm.train.loop import _on_device
+    from slamlm.train.pretrain import _on_device
 
     def nll(mb: MicroBatch) -> torch.Tensor:
         x, y, _ = _on_device(mb, dev)
@@ -146,10 +146,11 @@ def _hf_nll(model, dev: torch.device, amp: bool) -> Callable[[MicroBatch], torch
 
 def _our_nll(model: SpeechLM, dev: torch.device, amp: torch.dtype | None):
     """Summed NLL with the eager model and the SDPA doc mask (no compile for evaluation)."""
-    from slamlm.train.loop import _loss
+    from slamlm.train.pretrain import _loss
 
     def nll(mb: MicroBatch) -> torch.Tensor:
-        return _loss(model, mb, dev, amp, scale=1.0)
+        with torch.autocast(dev.type, dtype=amp or torch.float32, enabled=amp is not None):
+            return _loss(model, mb, dev)
     return nll
 
 
