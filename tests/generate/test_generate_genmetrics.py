@@ -16,7 +16,9 @@ from slamlm.eval.genmetrics import (
     corpus_auto_bleu,
     gen_metrics,
     load_text_lm,
+    paper_auto_bleu,
     perplexity,
+    slamkit_auto_bleu,
     smollm2_gguf,
 )
 from slamlm.io import read_jsonl
@@ -52,6 +54,11 @@ def test_auto_bleu_hand_values():
     assert auto_bleu(["x", "y", "x", "y"]) == pytest.approx(2 / 3)
     assert corpus_auto_bleu(["the cat the cat sat", "a b c d", "single"]) == pytest.approx(25.0)
     assert corpus_auto_bleu([]) == 0.0
+    # slamkit's: NLTK tokens (case, punctuation kept), no-bigram texts count 0, a fraction
+    assert slamkit_auto_bleu("a b, a b") == 0.5  # a b , a b: a-b twice of 4 bigrams
+    assert slamkit_auto_bleu("A b, a b") == 0.0  # case kept
+    assert slamkit_auto_bleu("single") == 0.0
+    assert paper_auto_bleu(["the cat the cat sat", "a b c d", "single"]) == pytest.approx(0.5 / 3)
 
 
 def test_normalize_text():
@@ -70,7 +77,10 @@ def test_perplexity_matches_manual_nll(tiny_text_lm):
     assert nll[0][0] == pytest.approx(manual, rel=1e-5)
     res = perplexity(lm, texts)
     assert res["n_scored"] == 2
-    assert res["genppl"] == pytest.approx(math.exp((nll[0][0] + nll[2][0]) / 8), rel=1e-6)
+    # the paper's (slamkit's): exp of the mean over transcripts of the mean token NLL
+    assert res["genppl"] == pytest.approx(math.exp((nll[0][0] / 6 + nll[2][0] / 2) / 2), rel=1e-6)
+    assert res["genppl_token_weighted"] == pytest.approx(math.exp((nll[0][0] + nll[2][0]) / 8),
+                                                         rel=1e-6)
     assert 1 < res["genppl"] < 10 * len(WORDS)
     assert math.isnan(perplexity(lm, ["", ""])["genppl"])
 

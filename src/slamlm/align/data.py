@@ -92,13 +92,17 @@ def auto_bleu(seq: Sequence[Any], n: int = 2) -> float:
     return sum(1 for g in grams if counts[g] > 1) / len(grams)
 
 
-def repetition_score(record: dict[str, Any], chosen_units: Sequence[int]) -> float:
-    """Auto-BLEU of the chosen continuation: word bigrams of ``chosen_text`` when given,
-    else unit 4-grams."""
-    text = record.get("chosen_text")
-    if isinstance(text, str) and text.strip():
-        return auto_bleu(text.lower().split(), n=2)
-    return auto_bleu(list(chosen_units), n=4)
+def repetition_score(record: dict[str, Any], chosen_units: Sequence[int],
+                     prompt_units: Sequence[int] = ()) -> float:
+    """slamkit's repetition filter score: Auto-BLEU of ``prompt_text + " " + chosen_text``
+    (NLTK word bigrams) when the texts are given, else of the prompt + chosen unit 4-grams."""
+    chosen, prompt = record.get("chosen_text"), record.get("prompt_text")
+    if isinstance(chosen, str) and chosen.strip():
+        from nltk.tokenize import NLTKWordTokenizer
+
+        text = f"{prompt} {chosen}" if isinstance(prompt, str) else chosen
+        return auto_bleu(NLTKWordTokenizer().tokenize(text), n=2)
+    return auto_bleu([*prompt_units, *chosen_units], n=4)
 
 
 def _record_id(rec: dict[str, Any], path: Path, line: int) -> str:
@@ -135,7 +139,8 @@ def load_triplets(
     """Read ``path`` into pairs; bad records go to ``failures`` (or raise when it is strict).
 
     ``encode(paths) -> units`` turns audio into (deduplicated) unit ids; ``max_auto_bleu``
-    drops pairs whose chosen continuation repeats more than that (counted in the summary).
+    drops pairs whose prompt + chosen repeat that much or more (slamkit keeps
+    Auto-BLEU < 0.3; counted in the summary).
     """
     path = Path(path)
     if not path.is_file():
@@ -164,7 +169,7 @@ def load_triplets(
             log.warning("skipping %s", reason)
             continue
         seen.add(rec_id)
-        if max_auto_bleu is not None and repetition_score(rec, units[1]) > max_auto_bleu:
+        if max_auto_bleu is not None and repetition_score(rec, units[1], units[0]) >= max_auto_bleu:
             summary.n_repetitive += 1
             continue
         pairs.append(pair)

@@ -50,7 +50,8 @@ class PocketSphinxASR:
         self.decoder = Decoder(samprate=SAMPLE_RATE, loglevel="FATAL", **opts)
         self.name = "pocketsphinx:fast" if fast else "pocketsphinx"
 
-    def transcribe(self, wavs: Sequence[np.ndarray]) -> list[str]:
+    def transcribe(self, wavs: Sequence[np.ndarray], raw: bool = False) -> list[str]:
+        """Normalised text per clip (``raw``: the decoder's own words, as GenPPL uses)."""
         out = []
         for wav in wavs:
             pcm = (np.clip(np.asarray(wav, dtype=np.float32), -1, 1) * 32767).astype(np.int16)
@@ -58,7 +59,8 @@ class PocketSphinxASR:
             self.decoder.process_raw(pcm.tobytes(), full_utt=True)
             self.decoder.end_utt()
             hyp = self.decoder.hyp()
-            out.append(normalize_text(hyp.hypstr if hyp is not None else ""))
+            text = hyp.hypstr if hyp is not None else ""
+            out.append(" ".join(text.split()) if raw else normalize_text(text))
         return out
 
 
@@ -76,8 +78,9 @@ class WhisperASR:
             self.processor = AutoProcessor.from_pretrained(model_id)
             self.model = WhisperForConditionalGeneration.from_pretrained(model_id, dtype=dtype)
         except (OSError, ValueError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise RuntimeError(
-                f"Whisper {model_id!r} could not be loaded ({type(e).__name__}: {str(e)[:200]}); "
+                f"Whisper {model_id!r} could not be loaded: {first} -- "
                 f"download it (unset HF_HUB_OFFLINE, or pass a local folder as "
                 f"--asr whisper:/path) or use --asr pocketsphinx offline"
             ) from e
@@ -85,7 +88,8 @@ class WhisperASR:
         self.batch_size, self.language = batch_size, language
         self.name = f"whisper:{model_id}"
 
-    def transcribe(self, wavs: Sequence[np.ndarray]) -> list[str]:
+    def transcribe(self, wavs: Sequence[np.ndarray], raw: bool = False) -> list[str]:
+        """Normalised text per clip (``raw``: Whisper's text as decoded, as GenPPL uses)."""
         import torch
 
         out: list[str] = []
@@ -95,7 +99,8 @@ class WhisperASR:
             x = feats.input_features.to(self.device, self.model.dtype)
             with torch.inference_mode():
                 ids = self.model.generate(x, language=self.language, task="transcribe")
-            out += [normalize_text(t) for t in self.processor.batch_decode(ids, skip_special_tokens=True)]
+            texts = self.processor.batch_decode(ids, skip_special_tokens=True)
+            out += [t.strip() if raw else normalize_text(t) for t in texts]
         return out
 
 

