@@ -14,14 +14,15 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from slamlm.cli_adapter import Command
 
 log = logging.getLogger("slamlm.demo")
 
@@ -307,20 +308,10 @@ def _print_summary(out: Path, minutes: float, note: str) -> None:
     print("\n".join(lines))
 
 
-def register(sub: argparse._SubParsersAction) -> None:
-    from slamlm.cli import add_common_config_args
-
-    p = sub.add_parser("demo", help="the whole recipe on a tiny built-in corpus, offline (CPU ok)")
-    p.add_argument("--out", default=None, help="run folder (default demo_run)")
-    add_common_config_args(p)
-    p.set_defaults(func=_cli)
+COMMAND = Command("demo", "the whole recipe on a tiny built-in corpus, offline (CPU ok)",
+                  config="slamlm.demo:DemoConfig", run="slamlm.demo:run_demo",
+                  show="slamlm.demo:_quiet")
 
 
-def _cli(args: argparse.Namespace) -> int:
-    from slamlm.config import build_config
-
-    cfg = build_config(DemoConfig, config_file=args.config, overrides=args.overrides)
-    if args.out:
-        cfg = replace(cfg, out=args.out)
-    run_demo(cfg)
-    return 0
+def _quiet(result: Any, cfg: DemoConfig) -> None:
+    """run_demo prints its own summary."""

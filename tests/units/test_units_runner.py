@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 
@@ -11,8 +10,8 @@ import pytest
 import soundfile as sf
 import torch
 
+from slamlm.cli import _default_subcommand, build_parser
 from slamlm.io import read_jsonl
-from slamlm.units.cli import register
 from slamlm.units.extractor import UnitExtractor
 from slamlm.units.runner import (
     UnitsConfig,
@@ -26,9 +25,9 @@ from slamlm.units.runner import (
 
 
 def slam_units(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="slam")
-    register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["units", *argv])
+    """``slam units ARGV`` in-process (errors propagate, as a library call would)."""
+    argv_ = _default_subcommand(["units", *argv])
+    args = build_parser(argv_).parse_args(argv_)
     return args.func(args)
 
 

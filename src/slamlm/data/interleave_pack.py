@@ -19,7 +19,6 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import logging
@@ -30,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from slamlm.config import ConfigError, build_config, dump_config, to_dict
+from slamlm.config import ConfigError, dump_config, to_dict
 from slamlm.data.interleave import (
     choose_spans,
     interleave,
@@ -265,49 +264,3 @@ def run_pack_interleaved(cfg: InterleavePackConfig) -> Path:
         atomic_write_json(tmp / "index.json", index)
     log.info("packed %s: %s (%d failures)", out, counts, failures.count)
     return out
-
-
-def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("pack-interleaved", help="speech-text interleaved token shards",
-                              description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    from slamlm.cli import add_common_config_args
-
-    p.add_argument("units", help="units folder (slam units output)")
-    p.add_argument("--manifest", required=True, help="JSONL with id + words [[w, start, end]]")
-    p.add_argument("--out", required=True, help="output tokens folder")
-    p.add_argument("--init", default="", help="interleaved checkpoint (vocab + tokenizer)")
-    p.add_argument("--tokenizer", default="", help="text LM tokenizer folder (instead of --init)")
-    p.add_argument("--mix", default=None, help="e.g. interleaved=0.6,speech=0.2,text=0.2")
-    p.add_argument("--strict", action="store_true", help="stop at the first bad record")
-    add_common_config_args(p)
-    p.set_defaults(func=_cli)
-    q = subparsers.add_parser("init-interleaved", help="interleaved SpeechLM from a text LM",
-                              description="Text LM (folder, hub id or .gguf) -> interleaved "
-                              "SpeechLM checkpoint (text rows kept, unit rows TWIST-style, "
-                              "markers = mean row, text tokenizer saved inside).")
-    q.add_argument("text_lm", help="Llama/Qwen2-family text LM: folder, hub id or .gguf file")
-    q.add_argument("--out", required=True, help="checkpoint folder to write")
-    q.add_argument("--n-units", type=int, default=500)
-    q.add_argument("--rope-theta", type=float, default=None, help="default: keep the text LM's")
-    q.add_argument("--seed", type=int, default=0)
-    q.set_defaults(func=_init_cli)
-
-
-def _init_cli(args: argparse.Namespace) -> int:
-    from slamlm.model.interleaved import interleaved_init, save_interleaved
-
-    model, meta = interleaved_init(args.text_lm, args.n_units, args.rope_theta, args.seed)
-    print(save_interleaved(model, meta, args.out))
-    return 0
-
-
-def _cli(args: argparse.Namespace) -> int:
-    base: dict[str, Any] = {"units": args.units, "manifest": args.manifest, "out": args.out,
-                            "strict": args.strict}
-    for key in ("init", "tokenizer", "mix"):
-        if getattr(args, key):
-            base[key] = getattr(args, key)
-    cfg = build_config(InterleavePackConfig, base=base, overrides=args.overrides,
-                       config_file=args.config)
-    run_pack_interleaved(cfg)
-    return 0

@@ -34,7 +34,6 @@ Example:
 
 from __future__ import annotations
 
-import argparse
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -259,13 +258,20 @@ def run_crossmodal(checkpoint: str | Path, pairs: str | Path, out: str | Path,
     return path
 
 
-def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("eval-crossmodal", help="cross-modal StoryCloze (interleaved models)",
-                              description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("checkpoint", help="interleaved checkpoint folder")
-    p.add_argument("--pairs", required=True, help="crossmodal.jsonl (see above)")
-    p.add_argument("--out", required=True, help="folder for crossmodal_results.json")
-    p.add_argument("--directions", default=",".join(DIRECTIONS))
-    p.add_argument("--device", default="cpu")
-    p.set_defaults(func=lambda a: print(run_crossmodal(
-        a.checkpoint, a.pairs, a.out, a.directions.split(","), a.device)) or 0)
+@dataclass(frozen=True)
+class CrossmodalConfig:
+    """``slam eval-crossmodal``: an interleaved checkpoint + crossmodal.jsonl -> results."""
+
+    checkpoint: str = ""  # interleaved checkpoint folder
+    pairs: str = ""  # crossmodal.jsonl (see the module docstring)
+    out: str = ""  # folder for crossmodal_results.json
+    directions: tuple[str, ...] = DIRECTIONS
+    device: str = "cpu"
+
+
+def run_eval_crossmodal(cfg: CrossmodalConfig) -> Path:
+    """Library entry point of ``slam eval-crossmodal`` (see :func:`run_crossmodal`)."""
+    for name in ("checkpoint", "pairs", "out"):
+        if not getattr(cfg, name):
+            raise ValueError(f"slam eval-crossmodal: {name} is required (CKPT --pairs F --out D)")
+    return run_crossmodal(cfg.checkpoint, cfg.pairs, cfg.out, list(cfg.directions), cfg.device)

@@ -149,6 +149,8 @@ def run_eval(cfg: EvalConfig) -> Path:
 
     if not cfg.benches:
         raise ValueError("no benchmark given: add --bench NAME=PATH (e.g. sblimp=zr2021/syntactic)")
+    if not str(cfg.checkpoint) or str(cfg.checkpoint) == ".":
+        raise ValueError("no checkpoint given: slam eval CKPT --bench NAME=PATH --out DIR")
     benches = {name: read_benchmark(path, name, cfg.subset) for name, path in cfg.benches.items()}
     device = str(resolve_device(cfg.device))
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32

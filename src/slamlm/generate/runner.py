@@ -52,7 +52,10 @@ class GenerateConfig:
     vocoder: str = "auto"  # mel | hifigan:PATH | auto
     device: str = "auto"
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
-    strict: bool = False
+    strict: bool = False  # a bad prompt stops the run
+    metrics: bool = False  # also GenPPL + Auto-BLEU (ASR and LM load before generating)
+    asr: str = "pocketsphinx"  # pocketsphinx | whisper[:ID or folder] (for metrics)
+    lm: str = "smollm2"  # smollm2 | llama | HF folder or hub id (for metrics)
 
 
 @dataclass
@@ -165,7 +168,23 @@ def _prompt_tokens(prompts: list[Prompt], vocab: Any,
 
 
 def run_generate(cfg: GenerateConfig) -> Path:
-    """Generate a continuation for every prompt; returns the output folder."""
+    """Generate a continuation for every prompt; returns the output folder. With
+    ``metrics``, the ASR and text LM are loaded first (a missing one fails before any
+    generation) and ``genmetrics.json`` is written after."""
+    scorers = None
+    if cfg.metrics:
+        from slamlm.eval.genmetrics import load_scorers
+
+        scorers = load_scorers(cfg.asr, cfg.lm)
+    out = _generate(cfg)
+    if scorers is not None:
+        from slamlm.eval.genmetrics import metrics_for_generations
+
+        metrics_for_generations(out, scorers=scorers)
+    return out
+
+
+def _generate(cfg: GenerateConfig) -> Path:
     import torch
 
     from slamlm.config import dump_config

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -232,3 +233,22 @@ def evaluate_modalities(model: torch.nn.Module, tokens: str | Path, split: str =
                 sums[f"n_{name}"] = sums.get(f"n_{name}", 0) + n
     return {k: (v / sums[f"n_{k}"] if not k.startswith("n_") else int(v))
             for k, v in sums.items()}
+
+
+@dataclass(frozen=True)
+class InterleavedInitConfig:
+    """``slam init-interleaved``: a Llama/Qwen2-family text LM -> interleaved SpeechLM."""
+
+    text_lm: str = ""  # text LM folder, hub id or .gguf file
+    out: str = ""  # checkpoint folder to write
+    n_units: int = 500
+    rope_theta: float | None = None  # None: keep the text LM's
+    seed: int = 0
+
+
+def run_init_interleaved(cfg: InterleavedInitConfig) -> Path:
+    """Library entry point of ``slam init-interleaved``: the written checkpoint folder."""
+    if not cfg.text_lm or not cfg.out:
+        raise ValueError("slam init-interleaved TEXT_LM --out FOLDER")
+    model, meta = interleaved_init(cfg.text_lm, cfg.n_units, cfg.rope_theta, cfg.seed)
+    return save_interleaved(model, meta, cfg.out)

@@ -1,32 +1,13 @@
-"""``slam report RUN_DIR``: one self-contained HTML report of a run."""
+"""``slam report RUN_DIR``: one self-contained HTML report of a run.
+
+Example:
+    $ slam report demo_run --screenshot
+"""
 
 from __future__ import annotations
 
-import argparse
-import logging
+from slamlm.cli_adapter import Command
 
-log = logging.getLogger(__name__)
-
-
-def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="write RUN_DIR/report.html (plots, eval table, audio)")
-    p.add_argument("run_dir", help="a run folder (anything slam wrote: metrics, results, generations)")
-    p.add_argument("--out", default=None, help="output HTML path (default RUN_DIR/report.html)")
-    p.add_argument("--screenshot", action="store_true",
-                   help="also save report.png with headless Chromium and check that it renders")
-    p.set_defaults(func=run)
-
-
-def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from slamlm.report.html import build_report
-
-    out = build_report(Path(args.run_dir), args.out)
-    print(f"report: {out}")
-    if args.screenshot:
-        from slamlm.report.browser import render_check, screenshot
-
-        png = screenshot(out, out.with_suffix(".png"))
-        print(f"screenshot: {png}; rendered: {render_check(out)}")
-    return 0
+COMMAND = Command("report", "write RUN_DIR/report.html (plots, eval table, audio)",
+                  config="slamlm.report.html:ReportConfig", run="slamlm.report.html:run_report",
+                  positional=("run_dir",), show="slamlm.report.html:show_report")

@@ -17,6 +17,7 @@ import html
 import json
 import logging
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -318,3 +319,35 @@ def _extra_sections(run_dir: Path) -> str:
         for s in summary.get("steps", []))
     return ("<h2>Pipeline</h2><table><tr><th class='l'>step</th><th>seconds</th><th class='l'>note</th></tr>"
             f"{rows}</table>")
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    """``slam report``: a run folder -> one self-contained HTML file."""
+
+    run_dir: str = ""  # a run folder (anything slam wrote: metrics, results, generations)
+    out: str | None = None  # output HTML path (default RUN_DIR/report.html)
+    screenshot: bool = False  # also save report.png with headless Chromium and check it renders
+
+
+def run_report(cfg: ReportConfig) -> dict[str, Any]:
+    """Build the report (and the screenshot): ``{"report": path, "screenshot": png|None,
+    "rendered": bool|None}``."""
+    if not cfg.run_dir:
+        raise ValueError("slam report: give the run folder (slam report RUN_DIR)")
+    if not Path(cfg.run_dir).is_dir():
+        raise FileNotFoundError(f"{cfg.run_dir}: not a folder (slam report RUN_DIR)")
+    out = build_report(Path(cfg.run_dir), cfg.out)
+    result: dict[str, Any] = {"report": out, "screenshot": None, "rendered": None}
+    if cfg.screenshot:
+        from slamlm.report.browser import render_check, screenshot
+
+        result["screenshot"] = screenshot(out, out.with_suffix(".png"))
+        result["rendered"] = render_check(out)
+    return result
+
+
+def show_report(result: dict[str, Any], cfg: ReportConfig) -> None:
+    print(f"report: {result['report']}")
+    if result["screenshot"] is not None:
+        print(f"screenshot: {result['screenshot']}; rendered: {result['rendered']}")

@@ -20,8 +20,9 @@ import json
 import logging
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from slamlm.io import ManifestError, atomic_write_text, read_jsonl, write_jsonl
 
@@ -102,3 +103,33 @@ def export_peer(folder: str | Path, out: str | Path, fmt: str = "features") -> P
     atomic_write_text(path, "".join(lines))
     log.info("exported %d records as peer %s -> %s", len(lines), fmt, path)
     return path
+
+
+@dataclass(frozen=True)
+class PeerImportConfig:
+    """``slam units import-peer``: a peer features.jsonl / tokens.jsonl -> our units folder."""
+
+    file: str = ""  # the peer toolkit's features.jsonl or tokens.jsonl
+    out: str = ""  # units folder to write
+    encoder: str = "peer"  # encoder id to record in the units identity
+
+
+@dataclass(frozen=True)
+class PeerExportConfig:
+    """``slam units export-peer``: our units folder -> the peer toolkit's JSONL."""
+
+    folder: str = ""  # units folder (slam units output)
+    out: str = ""  # JSONL file to write
+    format: Literal["features", "tokens"] = "features"
+
+
+def run_import_peer(cfg: PeerImportConfig) -> Path:
+    if not cfg.file or not cfg.out:
+        raise ValueError("slam units import-peer FILE --out FOLDER")
+    return import_peer(cfg.file, cfg.out, encoder=cfg.encoder)
+
+
+def run_export_peer(cfg: PeerExportConfig) -> Path:
+    if not cfg.folder or not cfg.out:
+        raise ValueError("slam units export-peer FOLDER --out FILE")
+    return export_peer(cfg.folder, cfg.out, fmt=cfg.format)
