@@ -33,3 +33,34 @@ def resolve_device(device: str | torch.device | None = "auto", local_rank: int =
         if dev.index is None:
             dev = torch.device("cuda", local_rank)
     return dev
+
+
+_BF16_FAST: dict[str, bool] = {}
+
+
+def bf16_is_fast(device: torch.device) -> bool:
+    """Whether bf16 matmuls beat fp32 clearly here (>= 1.5x): always on a CUDA GPU; on a CPU
+    by a ~0.1 s probe, done once per process (native bf16 (AMX / AVX512-BF16) CPUs measure
+    ~4x; others emulate bf16 and are slower)."""
+    if device.type == "cuda":
+        return True
+    if device.type != "cpu":
+        return False
+    key = f"cpu:{torch.get_num_threads()}"
+    if key not in _BF16_FAST:
+        _BF16_FAST[key] = _probe_cpu_bf16()
+    return _BF16_FAST[key]
+
+
+def _probe_cpu_bf16(n: int = 512, reps: int = 3) -> bool:
+    import time
+
+    times = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        a = torch.randn(n, n).to(dtype)
+        a @ a  # warm-up (kernel selection)
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            a @ a
+        times[dtype] = time.perf_counter() - t0
+    return times[torch.float32] >= 1.5 * times[torch.bfloat16]

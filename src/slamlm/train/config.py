@@ -105,7 +105,7 @@ class TrainConfig:
 
     batch_size: int = 128
     micro_batch: int = 16  # items per forward (0: the whole per-process batch at once)
-    precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 autocast on GPU, fp32 on CPU
+    precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 autocast where fast (GPU, bf16 CPU)
     compile: bool | None = None  # None: on for GPU, off for CPU
     eval_windows: int = 256  # validation windows per evaluation (0: all; pretraining)
     seed: int = 0
