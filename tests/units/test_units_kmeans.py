@@ -128,7 +128,7 @@ def test_sklearn_joblib_bin_loads_and_assigns_like_sklearn(tmp_path):
 
 def test_not_a_kmeans_file_is_explained(tmp_path):
     (tmp_path / "x.bin").write_text("hello")
-    with pytest.raises(ValueError, match="not a joblib-pickled k-means"):
+    with pytest.raises(ValueError, match="not a joblib/pickle k-means file"):
         load_kmeans(tmp_path / "x.bin")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_kmeans(tmp_path / "missing.safetensors")

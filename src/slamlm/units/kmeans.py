@@ -3,8 +3,9 @@
 A k-means is identified by the hash of its centroids (``sha256`` of the float32 bytes, first
 16 hex digits), never by a file name. Saved as safetensors with metadata (``encoder``,
 ``layer``, ``dim``, ``k``, ``hash``); textlesslib/TWIST ``.bin`` files (a scikit-learn
-``KMeans`` pickled with joblib) load too (their encoder is unknown, so only the dimension is
-checked: pass the k-means made for your encoder).
+``KMeans`` pickled with joblib) load too, through a restricted unpickler that runs no code from
+the file (:mod:`slamlm.units.safe_pickle`; neither joblib nor scikit-learn is needed). Their
+encoder is unknown, so only the dimension is checked: pass the k-means made for your encoder.
 
 Example:
     >>> import torch
@@ -141,23 +142,12 @@ def load_kmeans(path: str | Path, device: str | torch.device = "cpu") -> KMeans:
 
 
 def _load_sklearn(path: Path) -> KMeans:
-    try:
-        import joblib
-    except ImportError as e:
-        raise ImportError("loading a joblib k-means needs joblib + scikit-learn: "
-                          "pip install 'slamlm[kmeans]'") from e
-    try:
-        obj = joblib.load(path)
-    except Exception as e:
-        raise ValueError(f"{path}: not a joblib-pickled k-means ({type(e).__name__}: {e}); "
-                         f"expected .safetensors (slamlm) or a textlesslib/TWIST .bin") from e
-    centers = getattr(obj, "cluster_centers_", None)
-    if centers is None:
-        raise ValueError(f"{path}: {type(obj).__name__} has no cluster_centers_ "
-                         f"(not a fitted scikit-learn KMeans)")
-    log.info("%s: scikit-learn k-means, %d x %d; its encoder is not recorded",
-             path, *np.shape(centers))
-    return KMeans(torch.from_numpy(np.asarray(centers, dtype=np.float32)), path=str(path))
+    """Centroids of a joblib/pickle ``.bin`` via the restricted unpickler (runs no file code)."""
+    from slamlm.units.safe_pickle import load_kmeans_centres
+
+    centers = load_kmeans_centres(path)
+    log.info("%s: scikit-learn k-means, %d x %d; its encoder is not recorded", path, *centers.shape)
+    return KMeans(torch.from_numpy(centers), path=str(path))
 
 
 @torch.no_grad()
