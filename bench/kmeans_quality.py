@@ -9,7 +9,7 @@ Datasets:
 - ``mel frames 100k x 80, k=500``: our 25 Hz log-mel encoder on synthetic speech-like audio
   (voiced segments with formant envelopes, fricative noise, pauses).
 
-    python bench/kmeans_quality.py             # 3 seeds, a few minutes on 2 CPU cores
+    python bench/kmeans_quality.py             # 3 seeds, one thread each, a few minutes
     python bench/kmeans_quality.py --seeds 1 --quick
 
 Prints a markdown table: median inertia over seeds per method, ratios to sklearn KMeans
@@ -128,7 +128,8 @@ def row(name: str, res: dict[str, dict[str, list[float]]]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1,
+                    help="threads for torch and sklearn alike (2+ on a shared, loaded CPU is slow)")
     ap.add_argument("--quick", action="store_true", help="smaller data (a smoke check)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
