@@ -169,6 +169,13 @@ def test_hubert_identity_records_the_pad_and_old_identities_keep_theirs(tmp_path
     assert "pad" not in UnitExtractor.load("mel", None).identity()
 
 
+def test_hubert_defaults_to_fp32(tmp_path):
+    # bf16 agreed on < 99.5% of units (bench/units_bf16_agreement.py): fp32 unless asked
+    folder = tiny_hubert(tmp_path, "group", layers=1)
+    assert HubertEncoder(folder, layer=1).dtype == torch.float32
+    assert HubertEncoder(folder, layer=1, dtype=torch.bfloat16).dtype == torch.bfloat16
+
+
 def test_receptive_field_of_25hz_stack():
     assert receptive_field(K25, S25) == 720
     assert conv_frames(719, K25, S25) == 0 and conv_frames(720, K25, S25) == 1
@@ -181,8 +188,7 @@ def test_hubert_bf16_on_gpu_batches_like_alone(tmp_path, norm):
     from slamlm.units.kmeans import fit_kmeans
 
     folder = tiny_hubert(tmp_path, norm, stable=(norm == "layer"))
-    enc = HubertEncoder(folder, layer=3, device="cuda")
-    assert enc.dtype == torch.bfloat16
+    enc = HubertEncoder(folder, layer=3, device="cuda", dtype=torch.bfloat16)
     rng = np.random.default_rng(4)
     wavs = [rng.standard_normal(n).astype(np.float32) * 0.1 for n in (16000, 30000, 48000)]
     km = fit_kmeans(torch.cat(enc.features(wavs)).cpu(), k=8, seed=0, encoder=enc.id, layer=3)
