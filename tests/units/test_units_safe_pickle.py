@@ -58,6 +58,18 @@ def test_plain_pickle_of_kmeans_loads(tmp_path, protocol):
     np.testing.assert_array_equal(load_kmeans_centres(path), est.cluster_centers_)
 
 
+def test_old_module_names_of_textlesslib_era_files_load(tmp_path):
+    """numpy 1.x (numpy.core) and scikit-learn < 0.22 (sklearn.cluster.k_means_) names."""
+    est = fitted("MiniBatchKMeans")
+    data = pickle.dumps(est, protocol=2)  # GLOBAL opcodes: "module\nname\n", no lengths
+    for new, old in ((b"numpy._core.multiarray\n", b"numpy.core.multiarray\n"),
+                     (b"sklearn.cluster._kmeans\n", b"sklearn.cluster.k_means_\n")):
+        assert new in data
+        data = data.replace(new, old)
+    (tmp_path / "old.bin").write_bytes(data)
+    np.testing.assert_array_equal(load_kmeans_centres(tmp_path / "old.bin"), est.cluster_centers_)
+
+
 def test_object_arrays_inside_joblib_files_are_read_with_the_same_rules(tmp_path):
     import joblib
 
