@@ -1,8 +1,9 @@
 import json
 import shutil
+from pathlib import Path
 
 import pytest
-from eval_helpers import LEX_HEADER, write_gold, write_wav
+from eval_helpers import LEX_HEADER, SYN_HEADER, write_gold, write_wav
 
 from slamlm.eval.readers import (
     cloze_polarity,
@@ -29,7 +30,8 @@ def test_zr2021_lexical_from_any_level(zr_root, sub):
 def test_zr2021_syntactic(zr_root):
     bench = read_benchmark(zr_root, name="sblimp")
     assert bench.kind == "zr2021-syntactic" and bench.breakdown == ["type"]
-    assert sorted(p.id for p in bench.pairs)[:2] == ["s0/Alex", "s0/Bruce"]
+    assert sorted(p.id for p in bench.pairs)[:2] == ["agreement/s/s0/Alex", "agreement/s/s0/Bruce"]
+    assert {p.key for p in bench.pairs} == {"agreement/s/s0", "island/s/s1", "agreement/s/s2"}
     assert {p.group["type"] for p in bench.pairs} == {"agreement", "island"}
 
 
@@ -58,13 +60,80 @@ def test_zr2021_unpaired_row(tmp_path):
     write_wav(d / "a.wav", 1)
     write_gold(d / "gold.csv", LEX_HEADER,
                [{"id": "7", "filename": "a", "voice": "v", "frequency": 1, "correct": 1}])
-    with pytest.raises(ManifestError, match=r"line 2: a \(id 7, voice v\) has no correct=0"):
+    with pytest.raises(ManifestError, match=r"line 2: a \(id='7', voice='v'\) has no correct=0"):
         read_zr2021(d)
 
 
-def test_frequency_bands():
-    assert [frequency_band(f) for f in (0, 1, 5, 6, 20, 21, 100, 101)] == [
-        "oov", "1-5", "1-5", "6-20", "6-20", "21-100", "21-100", ">100"]
+def test_frequency_bands_are_the_official_half_open_bins():
+    # official: pandas.cut(freq, [0, 1, 5, 20, 100, inf], right=False) labelled
+    # oov, 1-5, 6-20, 21-100, >100 -- so 5 is "6-20", 20 is "21-100", 100 is ">100"
+    assert [frequency_band(f) for f in (0, 1, 4, 5, 19, 20, 99, 100, 101)] == [
+        "oov", "1-5", "1-5", "6-20", "6-20", "21-100", "21-100", ">100", ">100"]
+    assert frequency_band("") == frequency_band(-1) == "unknown"
+
+
+def syn_rows(d, spec):
+    """gold rows + wav files for (type, subtype, id, voice, correct) tuples."""
+    rows = []
+    for n, (typ, sub, gid, voice, correct) in enumerate(spec):
+        name = f"{sub}_{gid}_{voice}_{correct}_{n}"
+        write_wav(d / f"{name}.wav", n)
+        rows.append({"filename": name, "type": typ, "subtype": sub, "id": gid, "voice": voice,
+                     "correct": correct, "transcription": name})
+    write_gold(d / "gold.csv", SYN_HEADER, rows)
+    return rows
+
+
+def test_zr2021_syntactic_ids_repeat_across_subtypes(tmp_path):
+    """The official key is (type, subtype, id): id 1 of two subtypes is two pairs, not a mix."""
+    d = tmp_path / "syntactic/dev"
+    spec = [(t, sub, "1", v, c) for t, sub in (("agr", "a"), ("agr", "b"), ("isl", "a"))
+            for v in ("Alex", "Bob") for c in (1, 0)]
+    syn_rows(d, spec)
+    pairs = read_zr2021(d)
+    assert len(pairs) == 6  # 3 keys x 2 voices, one negative each (was 2 negatives per pair)
+    assert {p.key for p in pairs} == {"agr/a/1", "agr/b/1", "isl/a/1"}
+    for p in pairs:
+        typ, sub, gid = p.key.split("/")
+        voice = p.group["voice"]
+        assert Path(p.positive).name.startswith(f"{sub}_{gid}_{voice}_1")
+        assert Path(p.negative).name.startswith(f"{sub}_{gid}_{voice}_0")
+        assert (p.group["type"], p.group["subtype"]) == (typ, sub)
+
+
+def test_zr2021_ambiguous_syntactic_pair_is_refused(tmp_path):
+    d = tmp_path / "syntactic/dev"
+    syn_rows(d, [("agr", "a", "1", "Alex", 1), ("agr", "a", "1", "Alex", 0),
+                 ("agr", "a", "1", "Alex", 0)])
+    with pytest.raises(ManifestError) as e:
+        read_zr2021(d)
+    msg = str(e.value)
+    assert str(d / "gold.csv") in msg and "lines 3, 4: 2 correct=0 rows" in msg
+    assert "type='agr', subtype='a', id='1', voice='Alex'" in msg
+
+
+def test_zr2021_rows_the_official_scorer_would_pair_by_position_are_flagged(tmp_path, caplog):
+    d = tmp_path / "syntactic/dev"
+    syn_rows(d, [("agr", "a", "1", "v", 1), ("agr", "a", "2", "v", 1),
+                 ("agr", "a", "2", "v", 0), ("agr", "a", "1", "v", 0)])
+    with caplog.at_level("WARNING"):
+        pairs = read_zr2021(d)
+    assert len(pairs) == 2 and "pairs rows by position" in caplog.text
+
+
+def test_zr2021_lexical_band_edges_from_gold(tmp_path):
+    d = tmp_path / "lexical/dev"
+    rows = []
+    for i, freq in enumerate([0, 4, 5, 19, 20, 99, 100]):
+        for correct in (1, 0):
+            name = f"w{i}_{correct}"
+            write_wav(d / f"{name}.wav", 2 * i + correct)
+            rows.append({"id": f"w{i}", "filename": name, "voice": "v", "correct": correct,
+                         "frequency": freq if correct else ""})
+    write_gold(d / "gold.csv", LEX_HEADER, rows)
+    bands = {p.key: p.group["frequency_band"] for p in read_zr2021(d)}
+    assert bands == {"w0": "oov", "w1": "1-5", "w2": "6-20", "w3": "6-20", "w4": "21-100",
+                     "w5": "21-100", "w6": ">100"}
 
 
 def test_storycloze_pairs_by_prefix(tmp_path):

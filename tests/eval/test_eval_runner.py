@@ -1,6 +1,9 @@
 """End to end: tiny ZR2021 set -> mel units -> tiny SpeechLM checkpoint -> results.json."""
 
+import csv
 import json
+from collections import defaultdict
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -55,6 +58,27 @@ def hand_accuracy(pairs, model, ex, vocab):
     return {var: float(np.mean([np.mean(v) for v in d.values()])) for var, d in per_key.items()}
 
 
+def official_accuracy(task: str, gold, submission) -> float:
+    """The official zerospeech2021 rule, restated: lexical merges word/non-word rows on (voice,
+    id) and averages by id; syntactic pairs the n-th correct=1 row with the n-th correct=0 row
+    and averages by (type, subtype, id). Scores come from the submission file alone."""
+    score = dict(line.split(" ") for line in submission.read_text().splitlines())
+    rows = list(csv.DictReader(open(gold, newline="")))
+    pos = [r for r in rows if r["correct"] == "1"]
+    neg = [r for r in rows if r["correct"] == "0"]
+    if task == "lexical":
+        pairs = [(w, n) for w in pos for n in neg if (w["voice"], w["id"]) == (n["voice"], n["id"])]
+        key = lambda w: w["id"]  # noqa: E731
+    else:
+        pairs = list(zip(pos, neg))
+        key = lambda w: (w["type"], w["subtype"], w["id"])  # noqa: E731
+    by_key = defaultdict(list)
+    for w, n in pairs:
+        a, b = float(score[w["filename"]]), float(score[n["filename"]])
+        by_key[key(w)].append(1.0 if a > b else 0.5 if a == b else 0.0)
+    return float(np.mean([np.mean(v) for v in by_key.values()]))
+
+
 def test_zr2021_eval_matches_hand_computation(zr_root, ckpt, tmp_path, monkeypatch):
     folder, model, ex, vocab = ckpt
     cfg = EvalConfig(checkpoint=folder, out=tmp_path / "out", max_tokens=64, device="cpu",
@@ -77,6 +101,24 @@ def test_zr2021_eval_matches_hand_computation(zr_root, ckpt, tmp_path, monkeypat
     assert r0["logp_pos_sum"] == pytest.approx(r0["logp_pos_mean"] * (r0["n_tokens_pos"] - 1))
     assert (tmp_path / "out/config.yaml").is_file()
     assert "swuggy" in format_table(res) and "frequency_band=oov" in format_table(res)
+
+    # official submission files: one "<file> <log-prob>" line per wav; the official rule
+    # applied to them gives our accuracy (mean variant in zr2021_submission, sum in _sum)
+    for task, name in (("lexical", "swuggy"), ("syntactic", "sblimp")):
+        gold = zr_root / task / "dev/gold.csv"
+        for variant, folder in (("mean", "zr2021_submission"), ("sum", "zr2021_submission_sum")):
+            sub = tmp_path / "out" / folder / task / "dev.txt"
+            names = [line.split(" ")[0] for line in sub.read_text().splitlines()]
+            assert names == sorted(p.stem for p in (zr_root / task / "dev").glob("*.wav"))
+            got = official_accuracy(task, gold, sub)
+            assert got == pytest.approx(res["benchmarks"][name][f"accuracy_{variant}"])
+        assert res["benchmarks"][name]["submission"] == str(
+            tmp_path / "out/zr2021_submission" / task / "dev.txt")
+    lp = {}
+    for r in map(json.loads, (tmp_path / "out/swuggy_pairs.jsonl").read_text().splitlines()):
+        lp[Path(r["positive"]).stem], lp[Path(r["negative"]).stem] = r["logp_pos_mean"], r["logp_neg_mean"]
+    lines = (tmp_path / "out/zr2021_submission/lexical/dev.txt").read_text().splitlines()
+    assert {a: float(b) for a, b in (x.split(" ") for x in lines)} == lp
 
     # second run: every file comes from the unit cache, nothing is encoded, same results
     def no_encoding(self, paths):

@@ -89,10 +89,11 @@ def test_hubert_stops_at_layer_and_equals_hidden_state(tmp_path):
         assert len(enc.model.encoder.layers) == 2  # later layers are not computed
         x = np.random.default_rng(1).standard_normal(16000).astype(np.float32) * 0.1
         full = HubertModel.from_pretrained(folder).eval()
+        padded = torch.nn.functional.pad(torch.from_numpy(x)[None], (40, 40))  # as slamkit
         with torch.no_grad():
-            ref = full(torch.from_numpy(x)[None], output_hidden_states=True).hidden_states[2][0]
+            ref = full(padded, output_hidden_states=True).hidden_states[2][0]
         torch.testing.assert_close(enc.features([x])[0], ref, rtol=1e-5, atol=1e-5)
-        assert enc.n_frames(len(x)) == 24 == ref.shape[0]  # conv formula: (16000 - 720) // 640 + 1
+        assert enc.n_frames(len(x)) == 25 == ref.shape[0]  # (16000 + 80 - 720) // 640 + 1
     with pytest.raises(ValueError, match="layer 7 does not exist"):
         HubertEncoder(folder, layer=7)
 
@@ -129,6 +130,52 @@ def test_group_norm_would_break_under_padding(tmp_path):
     assert (alone - padded).abs().max() > 1e-2
 
 
+EDGES = [640 * k + r for k in (2, 5) for r in (0, 1, 79, 80, 81, 559, 560, 561)]
+
+
+@pytest.mark.parametrize("norm", ["group", "layer"])
+def test_hubert_frames_match_slamkit_padding_at_edge_lengths(tmp_path, norm):
+    """Reference: the HF HubertModel run on F.pad(wav, (40, 40)), as slamkit does."""
+    from transformers import HubertModel
+
+    folder = tiny_hubert(tmp_path, norm, stable=(norm == "layer"), layers=2)
+    enc = HubertEncoder(folder, layer=2)
+    full = HubertModel.from_pretrained(folder).eval()
+    rng = np.random.default_rng(5)
+    wavs = [rng.standard_normal(n).astype(np.float32) * 0.1 for n in EDGES]
+    batched = enc.features(wavs)  # group norm: one by one; layer norm: one masked batch
+    for n, w, got in zip(EDGES, wavs, batched):
+        with torch.no_grad():
+            ref = full(torch.nn.functional.pad(torch.from_numpy(w)[None], (40, 40)),
+                       output_hidden_states=True).hidden_states[2][0]
+        assert got.shape[0] == ref.shape[0] == enc.n_frames(n) == n // 640, n
+        torch.testing.assert_close(got, ref, rtol=1e-4, atol=1e-4)
+        torch.testing.assert_close(enc.features([w])[0], got, rtol=1e-4, atol=1e-4)
+    # without the pad the grid is 40 samples off and loses a frame below n % 640 == 80
+    assert [conv_frames(n, K25, S25) for n in EDGES[:5]] == [1, 1, 1, 2, 2]
+    assert enc.n_frames(192_050) == 300 and conv_frames(192_050, K25, S25) == 299
+
+
+def test_hubert_identity_records_the_pad_and_old_identities_keep_theirs(tmp_path):
+    from slamlm.units.kmeans import KMeans, save_kmeans
+
+    folder = tiny_hubert(tmp_path, "group", layers=2)
+    save_kmeans(KMeans(torch.randn(4, 32), encoder=f"hubert:{folder}", layer=2), tmp_path / "k.safetensors")
+    ex = UnitExtractor.load(f"hubert:{folder}", tmp_path / "k.safetensors", layer=2)
+    ident = ex.identity()
+    assert ident["pad"] == 40 and UnitExtractor.from_identity(ident).encoder.pad == 40
+    old = {k: v for k, v in ident.items() if k != "pad"}  # units made before the padding
+    assert UnitExtractor.from_identity(old).encoder.pad == 0
+    assert "pad" not in UnitExtractor.load("mel", None).identity()
+
+
+def test_hubert_defaults_to_fp32(tmp_path):
+    # bf16 agreed on < 99.5% of units (bench/units_bf16_agreement.py): fp32 unless asked
+    folder = tiny_hubert(tmp_path, "group", layers=1)
+    assert HubertEncoder(folder, layer=1).dtype == torch.float32
+    assert HubertEncoder(folder, layer=1, dtype=torch.bfloat16).dtype == torch.bfloat16
+
+
 def test_receptive_field_of_25hz_stack():
     assert receptive_field(K25, S25) == 720
     assert conv_frames(719, K25, S25) == 0 and conv_frames(720, K25, S25) == 1
@@ -141,8 +188,7 @@ def test_hubert_bf16_on_gpu_batches_like_alone(tmp_path, norm):
     from slamlm.units.kmeans import fit_kmeans
 
     folder = tiny_hubert(tmp_path, norm, stable=(norm == "layer"))
-    enc = HubertEncoder(folder, layer=3, device="cuda")
-    assert enc.dtype == torch.bfloat16
+    enc = HubertEncoder(folder, layer=3, device="cuda", dtype=torch.bfloat16)
     rng = np.random.default_rng(4)
     wavs = [rng.standard_normal(n).astype(np.float32) * 0.1 for n in (16000, 30000, 48000)]
     km = fit_kmeans(torch.cat(enc.features(wavs)).cpu(), k=8, seed=0, encoder=enc.id, layer=3)

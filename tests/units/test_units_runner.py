@@ -204,8 +204,8 @@ def test_hubert_encoder_through_the_runner(tmp_path):
     slam_units("extract", str(src), "--out", str(out), "--encoder", enc, "--layer", "2",
                "--kmeans", str(km), "--num-workers", "0", "--batch-seconds", "10")
     recs = {r["id"]: r for r in read_units(out)}
-    # conv formula of the 25 Hz stack: (n - 720) // 640 + 1
-    assert [recs[f"h{i}"]["n_frames"] for i in range(3)] == [24, 39, 54]
+    # 40 samples of padding per side, as slamkit: (n + 80 - 720) // 640 + 1 == n // 640
+    assert [recs[f"h{i}"]["n_frames"] for i in range(3)] == [25, 40, 55]
     assert all(sum(r["durations"]) == r["n_frames"] and max(r["units"]) < 6 for r in recs.values())
     assert recs["h0"]["encoder"] == enc
     with pytest.raises(ValueError, match="layer 2 dim 32; this encoder is .* layer 1"):

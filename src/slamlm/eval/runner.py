@@ -3,7 +3,11 @@
 Outputs (all written atomically) in ``out/``: ``<bench>_pairs.jsonl`` (one scored pair a
 line), ``results.json`` (per bench: accuracy of the mean (primary) and summed variants, pair
 counts, chance, breakdowns), ``config.yaml``, ``failures.jsonl`` (files that could not be
-encoded; their pairs are left out) and the unit cache ``cache/``.
+encoded; their pairs are left out) and the unit cache ``cache/``. ZeroSpeech 2021 benches
+also get the official submission files ``zr2021_submission/{lexical,syntactic}/<subset>.txt``
+(mean log-prob; ``zr2021_submission_sum/`` for the summed one), so
+``zerospeech2021-evaluate <dataset> out/zr2021_submission --no-phonetic --no-semantic``
+re-scores them with the official code.
 
 Example:
     >>> cfg = EvalConfig(checkpoint=Path("run/ckpt/step_00017625"),
@@ -115,6 +119,30 @@ def score_benchmark(
             for r in records], skipped
 
 
+def write_zr2021_files(out: Path, name: str, bench, records: list[dict[str, Any]],
+                       taken: set[tuple[str, str, str]]) -> Path:
+    """Official submission files of one ZR2021 bench (both variants); returns the mean one.
+
+    A second bench of the same task and subset in one run gets ``zr2021_submission_<name>``.
+    """
+    from slamlm.eval.zr2021 import submission_scores, write_submission
+
+    task = bench.kind.split("-", 1)[1]
+    subset = bench.root.name if bench.root.name in ("dev", "test") else "dev"
+    want = {Path(s).stem for p in bench.pairs for s in (p.positive, p.negative)}
+    paths = {}
+    for variant, base in (("mean", "zr2021_submission"), ("sum", "zr2021_submission_sum")):
+        folder = base if (base, task, subset) not in taken else f"{base}_{name}"
+        taken.add((folder, task, subset))
+        scores = submission_scores(records, variant)
+        paths[variant] = write_submission(out / folder, task, subset, scores)
+    if len(scores) < len(want):
+        log.warning("%s: %d of %d files have no score (failed to encode); the official scorer "
+                    "needs them all, so %s is incomplete", name, len(want) - len(scores),
+                    len(want), paths["mean"])
+    return paths["mean"]
+
+
 def _units_for_factory(meta: dict[str, Any], cfg: EvalConfig, device: str, failures) -> UnitsFor:
     """A function paths -> units using the checkpoint's extractor (built on first use) + cache."""
     from slamlm.eval.unitcache import UnitCache, encode_cached
@@ -162,6 +190,7 @@ def run_eval(cfg: EvalConfig) -> Path:
     units_for = _units_for_factory(meta, cfg, device, failures)
     results: dict[str, Any] = {"checkpoint": str(cfg.checkpoint), "primary": PRIMARY,
                                "device": device, "benchmarks": {}}
+    taken: set[tuple[str, str, str]] = set()
     for name, bench in benches.items():
         t0 = time.perf_counter()
         records, skipped = score_benchmark(model, vocab, bench.pairs, units_for, name,
@@ -170,6 +199,8 @@ def run_eval(cfg: EvalConfig) -> Path:
         summary = summarize(records, bench.breakdown)
         summary.update(kind=bench.kind, path=str(bench.root), n_skipped=len(skipped),
                        seconds=round(time.perf_counter() - t0, 3))
+        if bench.kind.startswith("zr2021-"):
+            summary["submission"] = str(write_zr2021_files(cfg.out, name, bench, records, taken))
         results["benchmarks"][name] = summary
         log.info("%s: %d pairs, accuracy %s (mean) / %s (sum)", name, summary["n_pairs"],
                  _pct(summary["accuracy_mean"]), _pct(summary["accuracy_sum"]))

@@ -1,44 +1,61 @@
-"""ZeroSpeech 2021 ``lexical/`` (sWUGGY) and ``syntactic/`` (sBLIMP) read straight from disk.
+"""ZeroSpeech 2021 ``lexical/`` (sWUGGY) and ``syntactic/`` (sBLIMP), scored as the official scorer.
 
-Layout: ``<root>/{lexical,syntactic}/{dev,test}/*.wav`` + ``gold.csv``. Rows are paired by
-(id, voice) with ``correct`` 1 (positive) vs 0 (negative); the pair key is the gold ``id`` so a
-pair's score is averaged over voices before averaging over ids. Breakdown: frequency band
-(lexical) or ``type`` (syntactic).
+Layout: ``<root>/{lexical,syntactic}/{dev,test}/*.wav`` + ``gold.csv``. Pairing and averaging
+follow the official ``zerospeech2021`` evaluation code:
+
+- lexical: rows are paired on (id, voice), every correct=1 row with every correct=0 row (the
+  official merge); a pair's key is the ``id``, so scores are averaged over voices first.
+  Frequency bands are the official half-open bins [0,1) ``oov``, [1,5) ``1-5``, [5,20)
+  ``6-20``, [20,100) ``21-100``, [100,inf) ``>100`` (labels are not inclusive ranges).
+- syntactic: the key is (type, subtype, id); ids repeat across subtypes, so pairing on the
+  id alone would mix sentences. Each (type, subtype, id, voice) must hold exactly one
+  correct=1 and one correct=0 row; anything else is refused, naming the file and key.
+
+:func:`write_submission` writes the official submission file (``<task>/<subset>.txt``, one
+``<filename> <log-prob>`` line per file) so ``zerospeech2021-evaluate`` can check our numbers.
 
 Example:
     >>> pairs = read_zr2021("zerospeech2021/syntactic/dev")   # doctest: +SKIP
-    >>> pairs[0].id, pairs[0].key, pairs[0].group["type"]     # doctest: +SKIP
-    ('1_0_aaa/Bob', '1_0_aaa', 'anaphor_agreement')
+    >>> pairs[0].id, pairs[0].key                             # doctest: +SKIP
+    ('anaphor_agreement/anaphor_gender_agreement/1/Bob', 'anaphor_agreement/anaphor_gender_agreement/1')
 """
 
 from __future__ import annotations
 
 import csv
+import logging
 import os
 from collections import defaultdict
 from pathlib import Path
 
 from slamlm.eval.pairs import Pair
-from slamlm.io import ManifestError
+from slamlm.io import ManifestError, atomic_write_text
+
+log = logging.getLogger(__name__)
 
 LEXICAL_COLUMNS = ("id", "filename", "voice", "frequency", "correct")
-SYNTACTIC_COLUMNS = ("filename", "type", "id", "voice", "correct")
+SYNTACTIC_COLUMNS = ("filename", "type", "subtype", "id", "voice", "correct")
 AUDIO_SUFFIXES = (".wav", ".flac")
-# word-frequency bands (occurrences in the LibriSpeech training text) used for the breakdown
-FREQ_BANDS = ((0, 0, "oov"), (1, 5, "1-5"), (6, 20, "6-20"), (21, 100, "21-100"))
+# word-frequency bands (occurrences in LibriSpeech): official half-open bins [lo, next lo)
+FREQ_BANDS = ((0, "oov"), (1, "1-5"), (5, "6-20"), (20, "21-100"), (100, ">100"))
 
 
-def frequency_band(freq: float) -> str:
-    """Band name of a word frequency: ``oov``, ``1-5``, ``6-20``, ``21-100`` or ``>100``.
+def frequency_band(freq: float | str | None) -> str:
+    """Official band of a word frequency; ``unknown`` for a missing or negative one.
 
     Example:
-        >>> frequency_band(0), frequency_band(7), frequency_band(500)
-        ('oov', '6-20', '>100')
+        >>> [frequency_band(f) for f in (0, 4, 5, 19, 20, 99, 100)]
+        ['oov', '1-5', '6-20', '6-20', '21-100', '21-100', '>100']
     """
-    for lo, hi, name in FREQ_BANDS:
-        if lo <= freq <= hi:
-            return name
-    return ">100"
+    try:
+        f = float(freq)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return "unknown"
+    name = "unknown"
+    for lo, band in FREQ_BANDS:
+        if f >= lo:
+            name = band
+    return name
 
 
 def resolve_zr2021_dir(path: str | Path, kind: str | None = None, subset: str = "dev") -> Path:
@@ -93,6 +110,57 @@ def _file_for(name: str, folder: Path, present: set[str], gold: Path, line: int)
     )
 
 
+def _pair_key(kind: str, row: dict[str, str]) -> tuple[str, ...]:
+    """Rows with the same key are the two sides of a pair (plus the voice)."""
+    if kind == "lexical":
+        return (row["id"], row["voice"])
+    return (row["type"], row["subtype"], row["id"], row["voice"])
+
+
+def _describe(kind: str, key: tuple[str, ...]) -> str:
+    names = ("id", "voice") if kind == "lexical" else ("type", "subtype", "id", "voice")
+    return ", ".join(f"{n}={v!r}" for n, v in zip(names, key))
+
+
+Side = list[tuple[int, dict[str, str]]]
+
+
+def _check_sides(kind: str, gold: Path, key: tuple[str, ...], sides: dict[str, Side]) -> None:
+    """Refuse a key with a missing side, or (syntactic) with more than one row on a side."""
+    for have, want, what in (("1", "0", "correct=0 (negative)"), ("0", "1", "correct=1 (positive)")):
+        if sides[have] and not sides[want]:
+            line, row = sides[have][0]
+            raise ManifestError(f"{gold} line {line}: {row['filename']} ({_describe(kind, key)}) "
+                                f"has no {what} partner; add it or delete the row")
+    for side in ("1", "0"):
+        if kind == "syntactic" and len(sides[side]) > 1:
+            lines = ", ".join(str(n) for n, _ in sides[side])
+            raise ManifestError(
+                f"{gold} lines {lines}: {len(sides[side])} correct={side} rows for the key "
+                f"({_describe(kind, key)}); the official scorer pairs exactly one correct=1 with "
+                f"one correct=0 row per (type, subtype, id, voice): delete the extra rows or give "
+                f"them their own id")
+
+
+def _group(kind: str, pos: dict[str, str], voice: str) -> dict[str, str]:
+    if kind == "lexical":
+        return {"frequency_band": frequency_band(pos["frequency"] or None), "voice": voice,
+                "word": pos.get("word", "")}
+    return {"type": pos["type"], "subtype": pos["subtype"], "voice": voice}
+
+
+def _warn_if_unlike_official_order(gold: Path, rows: list[dict[str, str]], kind: str) -> None:
+    """The official syntactic scorer pairs the n-th correct=1 row with the n-th correct=0 row."""
+    pos = [(n, r) for n, r in enumerate(rows, 2) if r["correct"] == "1"]
+    neg = [(n, r) for n, r in enumerate(rows, 2) if r["correct"] == "0"]
+    for (a, p), (b, q) in zip(pos, neg):
+        if _pair_key(kind, p) != _pair_key(kind, q):
+            log.warning("%s: the official scorer pairs rows by position (n-th correct=1 with n-th "
+                        "correct=0) and would pair line %d with line %d, which have other keys; "
+                        "our keyed pairs are right, its numbers will differ", gold, a, b)
+            return
+
+
 def read_zr2021(path: str | Path, kind: str | None = None, subset: str = "dev") -> list[Pair]:
     """Pairs of a ZeroSpeech 2021 lexical or syntactic folder (see module doc)."""
     folder = resolve_zr2021_dir(path, kind, subset)
@@ -104,33 +172,45 @@ def read_zr2021(path: str | Path, kind: str | None = None, subset: str = "dev") 
             kind = "lexical" if "frequency" in f.readline() else "syntactic"
     rows = _read_gold(gold, LEXICAL_COLUMNS if kind == "lexical" else SYNTACTIC_COLUMNS)
     present = set(os.listdir(folder))
-    groups: dict[tuple[str, str], dict[str, list[tuple[int, dict[str, str]]]]] = defaultdict(
-        lambda: {"1": [], "0": []}
-    )
+    groups: dict[tuple[str, ...], dict[str, Side]] = defaultdict(lambda: {"1": [], "0": []})
     for line, row in enumerate(rows, 2):
         if row["correct"] not in ("0", "1"):
             raise ManifestError(f"{gold} line {line}: correct must be 0 or 1, got {row['correct']!r}")
         row["path"] = _file_for(row["filename"], folder, present, gold, line)
-        groups[(row["id"], row["voice"])][row["correct"]].append((line, row))
+        groups[_pair_key(kind, row)][row["correct"]].append((line, row))
     pairs = []
-    for (gid, voice), sides in groups.items():
-        if not sides["1"] or not sides["0"]:
-            line, row = (sides["1"] or sides["0"])[0]
-            missing = "correct=0 (negative)" if not sides["0"] else "correct=1 (positive)"
-            raise ManifestError(
-                f"{gold} line {line}: {row['filename']} (id {gid}, voice {voice}) has no "
-                f"{missing} partner; add it or delete the row"
-            )
-        pos = sides["1"][0][1]
-        for n, (_, neg) in enumerate(sides["0"]):
-            if kind == "lexical":
-                group = {"frequency_band": frequency_band(float(pos["frequency"] or 0)),
-                         "voice": voice, "word": pos.get("word", "")}
-            else:
-                group = {"type": pos["type"], "subtype": pos.get("subtype", ""), "voice": voice}
-            suffix = f"#{n}" if len(sides["0"]) > 1 else ""
-            pairs.append(Pair(f"{gid}/{voice}{suffix}", pos["path"], neg["path"], group, gid))
+    for key, sides in groups.items():
+        _check_sides(kind, gold, key, sides)
+        voice, score_key = key[-1], "/".join(key[:-1])
+        both = [(p, n) for _, p in sides["1"] for _, n in sides["0"]]  # lexical: official merge
+        for i, (pos, neg) in enumerate(both):
+            suffix = f"#{i}" if len(both) > 1 else ""
+            pairs.append(Pair(f"{score_key}/{voice}{suffix}", pos["path"], neg["path"],
+                              _group(kind, pos, voice), score_key))
+    if kind == "syntactic":
+        _warn_if_unlike_official_order(gold, rows, kind)
     return pairs
+
+
+def submission_scores(records: list[dict], variant: str = "mean") -> dict[str, float]:
+    """``{file name without extension: log-prob}`` from scored pair records (official format).
+
+    Example:
+        >>> submission_scores([{"positive": "d/a.wav", "negative": "d/b.wav",
+        ...                     "logp_pos_mean": -1.5, "logp_neg_mean": -2.0}])
+        {'a': -1.5, 'b': -2.0}
+    """
+    scores: dict[str, float] = {}
+    for r in records:
+        for side, lp in (("positive", "pos"), ("negative", "neg")):
+            scores[Path(r[side]).stem] = float(r[f"logp_{lp}_{variant}"])
+    return scores
+
+
+def write_submission(folder: str | Path, task: str, subset: str, scores: dict[str, float]) -> Path:
+    """``<folder>/<task>/<subset>.txt``: ``<file> <score>`` lines, as ``zerospeech2021`` reads."""
+    lines = "".join(f"{name} {score!r}\n" for name, score in sorted(scores.items()))
+    return atomic_write_text(Path(folder) / task / f"{subset}.txt", lines)
 
 
 def breakdown_key(kind: str) -> str:

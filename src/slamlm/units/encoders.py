@@ -10,6 +10,10 @@ Two encoders share one small interface (``id``, ``dim``, ``layer``, ``min_second
   over its own frames only (``normalize="utterance"``), never over the batch.
 - :class:`HubertEncoder` (``"hubert:<folder or hub id>"``): any HF ``HubertModel``; the
   forward stops after transformer layer ``layer`` (later layers are dropped, not computed).
+  As the peer toolkit (slamkit) and textlesslib do, each waveform gets ``pad = 40`` zero
+  samples on both sides first, so the 25 Hz stack (receptive field 720, stride 640) gives
+  ``n_samples // 640`` frames, frame ``i`` centred on sample ``640 * i + 320`` like the mel
+  frames (unpadded it would be ``(n_samples - 80) // 640``, 40 samples off).
   Models with ``feat_extract_norm == "layer"`` are run on padded batches with an attention
   mask; models with ``"group"`` (HuBERT-base, mHuBERT-25Hz) normalise over time in the first
   conv layer, which padding would change, so they are only batched with files of exactly the
@@ -35,6 +39,7 @@ import torch
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16_000
+HUBERT_PAD = 40  # zero samples on each side of a waveform before HuBERT (slamkit, textlesslib)
 
 
 def mel_filterbank(n_mels: int, n_fft: int, sr: int, fmin: float = 0.0,
@@ -117,15 +122,23 @@ def receptive_field(kernels: tuple[int, ...], strides: tuple[int, ...]) -> int:
 
 
 class HubertEncoder:
-    """An HF ``HubertModel`` cut after transformer layer ``layer`` (1-based, fairseq style)."""
+    """An HF ``HubertModel`` cut after transformer layer ``layer`` (1-based, fairseq style).
+
+    Input: each waveform zero-padded by ``pad`` samples on both sides (slamkit:
+    ``F.pad(wav, (40, 40))``), then the model, in fp32 unless ``dtype`` says otherwise (bf16
+    is faster on GPUs but changes ~1% of the units); features equal
+    ``HubertModel(F.pad(wav, (pad, pad)), output_hidden_states=True).hidden_states[layer]``.
+    """
 
     def __init__(self, name: str, layer: int = 11, device: str | torch.device = "cpu",
-                 dtype: torch.dtype | None = None, max_batch: int = 64):
+                 dtype: torch.dtype | None = None, max_batch: int = 64, pad: int = HUBERT_PAD):
         from transformers import HubertModel
 
-        self.name, self.layer, self.max_batch = name, layer, max_batch
+        self.name, self.layer, self.max_batch, self.pad = name, layer, max_batch, pad
         self.device = torch.device(device)
-        self.dtype = dtype or (torch.bfloat16 if self.device.type == "cuda" else torch.float32)
+        # fp32 by default, as slamkit: bf16 changes ~1% of units (98.6-99.0% agreement on a
+        # random HuBERT-25Hz, bench/units_bf16_agreement.py; the bar was 99.5%)
+        self.dtype = dtype or torch.float32
         model = HubertModel.from_pretrained(name, dtype=self.dtype)
         n_layers = len(model.encoder.layers)
         if not 1 <= layer <= n_layers:
@@ -139,12 +152,14 @@ class HubertEncoder:
         self.kernels, self.strides = tuple(cfg.conv_kernel), tuple(cfg.conv_stride)
         self.padded_ok = cfg.feat_extract_norm == "layer"
         self.dim = int(cfg.hidden_size)
-        self.min_seconds = max(0.1, receptive_field(self.kernels, self.strides) / SAMPLE_RATE)
+        rf = receptive_field(self.kernels, self.strides) - 2 * pad
+        self.min_seconds = max(0.1, rf / SAMPLE_RATE)
         self.do_normalize = _reads_do_normalize(name)
         self.id = f"hubert:{name}"
 
     def n_frames(self, n_samples: int) -> int:
-        return conv_frames(n_samples, self.kernels, self.strides)
+        """Frames for ``n_samples`` (before the ``pad`` on each side is added)."""
+        return conv_frames(n_samples + 2 * self.pad, self.kernels, self.strides)
 
     def _prep(self, w: np.ndarray) -> torch.Tensor:
         x = torch.as_tensor(np.asarray(w, dtype=np.float32))
@@ -154,12 +169,14 @@ class HubertEncoder:
 
     @torch.no_grad()
     def _run(self, wavs: list[torch.Tensor]) -> list[torch.Tensor]:
+        """One forward: each wav at offset ``pad``, its ``pad`` zeros on both sides unmasked."""
         lens = [len(w) for w in wavs]
-        x = torch.zeros(len(wavs), max(lens))
-        mask = torch.zeros(len(wavs), max(lens), dtype=torch.long)
+        width = max(lens) + 2 * self.pad
+        x = torch.zeros(len(wavs), width)
+        mask = torch.zeros(len(wavs), width, dtype=torch.long)
         for i, w in enumerate(wavs):
-            x[i, : lens[i]] = w
-            mask[i, : lens[i]] = 1
+            x[i, self.pad: self.pad + lens[i]] = w
+            mask[i, : lens[i] + 2 * self.pad] = 1
         x = x.to(self.device, self.dtype)
         same = len(set(lens)) == 1
         am = None if same else mask.to(self.device)
@@ -201,8 +218,13 @@ def _reads_do_normalize(name: str) -> bool:
 
 
 def load_encoder(spec: str, layer: int = 11, device: str | torch.device = "cpu",
-                 dtype: torch.dtype | None = None) -> MelEncoder | HubertEncoder:
-    """``"mel"`` or ``"hubert:<folder or hub id>"`` -> an encoder on ``device``."""
+                 dtype: torch.dtype | None = None,
+                 pad: int | None = None) -> MelEncoder | HubertEncoder:
+    """``"mel"`` or ``"hubert:<folder or hub id>"`` -> an encoder on ``device``.
+
+    ``pad``: HuBERT input padding per side (default 40, as slamkit; 0 re-creates units made
+    before slamlm padded).
+    """
     if spec == "mel":
         return MelEncoder(device=device)
     if spec.startswith("mel:"):
@@ -213,6 +235,7 @@ def load_encoder(spec: str, layer: int = 11, device: str | torch.device = "cpu",
             raise ValueError(f"encoder {spec!r}: expected mel or mel:<mels>x<fft>x<hop>:<norm>") from e
         return MelEncoder(n_mels, n_fft, hop, norm, device=device)
     if spec.startswith("hubert:"):
-        return HubertEncoder(spec[len("hubert:"):], layer=layer, device=device, dtype=dtype)
+        return HubertEncoder(spec[len("hubert:"):], layer=layer, device=device, dtype=dtype,
+                             pad=HUBERT_PAD if pad is None else pad)
     raise ValueError(f"unknown encoder {spec!r}: use 'mel' or 'hubert:<folder or hub id>'")
 

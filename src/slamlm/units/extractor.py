@@ -62,11 +62,11 @@ class UnitExtractor:
 
     @classmethod
     def load(cls, encoder: str, kmeans: str | Path | KMeans | None, layer: int = 11,
-             device: str | torch.device | None = "cpu",
-             dtype: str | torch.dtype | None = None) -> UnitExtractor:
+             device: str | torch.device | None = "cpu", dtype: str | torch.dtype | None = None,
+             pad: int | None = None) -> UnitExtractor:
         """``encoder`` is ``"mel"`` or ``"hubert:<folder or hub id>"``; ``kmeans`` a file."""
         dev = resolve_device(device) if not isinstance(device, torch.device) else device
-        enc = load_encoder(encoder, layer=layer, device=dev, dtype=parse_dtype(dtype))
+        enc = load_encoder(encoder, layer=layer, device=dev, dtype=parse_dtype(dtype), pad=pad)
         km = kmeans if isinstance(kmeans, KMeans) or kmeans is None else load_kmeans(kmeans)
         return cls(enc, km)
 
@@ -103,9 +103,12 @@ class UnitExtractor:
     def identity(self) -> dict[str, Any]:
         """What re-creates this extractor (stored in units files and checkpoints)."""
         km = self.kmeans
-        return {"encoder": self.encoder.id, "layer": self.encoder.layer, "dim": self.encoder.dim,
-                "k": km.k if km else None, "kmeans_hash": km.hash if km else None,
-                "kmeans_path": str(Path(km.path).resolve()) if km and km.path else None}
+        d = {"encoder": self.encoder.id, "layer": self.encoder.layer, "dim": self.encoder.dim,
+             "k": km.k if km else None, "kmeans_hash": km.hash if km else None,
+             "kmeans_path": str(Path(km.path).resolve()) if km and km.path else None}
+        if isinstance(self.encoder, HubertEncoder):  # input padding changes the frame grid
+            d["pad"] = self.encoder.pad
+        return d
 
     @classmethod
     def from_identity(cls, d: dict[str, Any], device: str | torch.device | None = "cpu",
@@ -115,7 +118,10 @@ class UnitExtractor:
         if d.get("kmeans_hash") and not path:
             raise ValueError(f"identity names k-means {d['kmeans_hash']} but no kmeans_path; "
                              f"pass kmeans_path=")
-        ex = cls.load(d["encoder"], path, layer=int(d.get("layer") or 11), device=device)
+        pad = None
+        if str(d["encoder"]).startswith("hubert:"):  # identities from before padding: pad 0
+            pad = int(d.get("pad", 0))
+        ex = cls.load(d["encoder"], path, layer=int(d.get("layer") or 11), device=device, pad=pad)
         if d.get("kmeans_hash") and ex.kmeans is not None and ex.kmeans.hash != d["kmeans_hash"]:
             raise ValueError(f"k-means {path} has hash {ex.kmeans.hash}, but the units were made "
                              f"with {d['kmeans_hash']}: pass the k-means they were made with")

@@ -32,8 +32,10 @@ class FitConfig:
     layer: int = 11
     k: int = 500
     max_frames: int = 200_000    # frames sampled (uniformly over files) for fitting
-    max_iter: int = 100          # mini-batch steps
-    batch_size: int = 10_000     # frames per mini-batch step
+    max_iter: int = 300          # Lloyd iterations at most (full batch, as scikit-learn)
+    tol: float = 1e-4            # stop when centres move < tol x the data's mean variance
+    init_size: int = 50_000      # frames the greedy k-means++ seeding looks at
+    n_init: int = 3              # seedings tried on those frames; the best is kept
     seed: int = 0
     device: str = "auto"
     dtype: str | None = None
@@ -84,9 +86,9 @@ def fit_from_items(cfg: FitConfig, items: list[tuple[str, str]]):
     x = sample_frames(ex, items, cfg.max_frames, cfg.seed)
     log.info("fitting k-means k=%d on %d frames of %s (dim %d)", cfg.k, len(x), ex.encoder.id,
              ex.encoder.dim)
-    return fit_kmeans(x, k=cfg.k, seed=cfg.seed, batch_size=cfg.batch_size,
-                      max_iter=cfg.max_iter, encoder=ex.encoder.id, layer=ex.encoder.layer,
-                      device=ex.encoder.device)
+    return fit_kmeans(x, k=cfg.k, seed=cfg.seed, max_iter=cfg.max_iter, tol=cfg.tol,
+                      init_size=cfg.init_size, n_init=cfg.n_init, encoder=ex.encoder.id,
+                      layer=ex.encoder.layer, device=ex.encoder.device)
 
 
 def run_fit_kmeans(cfg: FitConfig) -> Path:

@@ -1,10 +1,11 @@
-"""k-means quantisers: fit (mini-batch, k-means++ init, seeded), save/load, assign.
+"""k-means quantisers: fit (greedy k-means++ + Lloyd, seeded), save/load, assign.
 
 A k-means is identified by the hash of its centroids (``sha256`` of the float32 bytes, first
 16 hex digits), never by a file name. Saved as safetensors with metadata (``encoder``,
 ``layer``, ``dim``, ``k``, ``hash``); textlesslib/TWIST ``.bin`` files (a scikit-learn
-``KMeans`` pickled with joblib) load too (their encoder is unknown, so only the dimension is
-checked: pass the k-means made for your encoder).
+``KMeans`` pickled with joblib) load too, through a restricted unpickler that runs no code from
+the file (:mod:`slamlm.units.safe_pickle`; neither joblib nor scikit-learn is needed). Their
+encoder is unknown, so only the dimension is checked: pass the k-means made for your encoder.
 
 Example:
     >>> import torch
@@ -24,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from slamlm.units.lloyd import CHUNK, min_sqdist
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +69,7 @@ class KMeans:
         self._c2 = self._c2.to(device)
         return self
 
-    def assign(self, x: torch.Tensor, chunk: int = 65536) -> torch.Tensor:
+    def assign(self, x: torch.Tensor, chunk: int = CHUNK) -> torch.Tensor:
         """Nearest centroid per row of ``x`` (N, dim) -> (N,) long on the centroids' device."""
         return nearest(x, self.centroids, self._c2, chunk)
 
@@ -89,18 +92,10 @@ class KMeans:
                 "dim": str(self.dim), "k": str(self.k), "hash": self.hash, "format": "slamlm-kmeans-1"}
 
 
-@torch.no_grad()
 def nearest(x: torch.Tensor, c: torch.Tensor, c2: torch.Tensor | None = None,
-            chunk: int = 65536) -> torch.Tensor:
-    """argmin_j ||x_i||^2 - 2 x_i.c_j + ||c_j||^2, in chunks of rows (float32)."""
-    x = x.to(c.device, torch.float32)
-    c2 = (c ** 2).sum(1) if c2 is None else c2
-    out = torch.empty(x.shape[0], dtype=torch.long, device=x.device)
-    for s in range(0, x.shape[0], chunk):
-        xs = x[s:s + chunk]
-        d = (xs ** 2).sum(1, keepdim=True) - 2 * xs @ c.T + c2  # (n, k)
-        out[s:s + chunk] = d.argmin(1)
-    return out
+            chunk: int = CHUNK) -> torch.Tensor:
+    """argmin_j ||x_i - c_j||^2 per row of ``x`` (float32, in chunks of rows), on ``c``'s device."""
+    return min_sqdist(x.to(c.device, torch.float32), c, c2, chunk)[1]
 
 
 def same_encoder(a: str, b: str) -> bool:
@@ -147,85 +142,33 @@ def load_kmeans(path: str | Path, device: str | torch.device = "cpu") -> KMeans:
 
 
 def _load_sklearn(path: Path) -> KMeans:
-    try:
-        import joblib
-    except ImportError as e:
-        raise ImportError("loading a joblib k-means needs joblib + scikit-learn: "
-                          "pip install 'slamlm[kmeans]'") from e
-    try:
-        obj = joblib.load(path)
-    except Exception as e:
-        raise ValueError(f"{path}: not a joblib-pickled k-means ({type(e).__name__}: {e}); "
-                         f"expected .safetensors (slamlm) or a textlesslib/TWIST .bin") from e
-    centers = getattr(obj, "cluster_centers_", None)
-    if centers is None:
-        raise ValueError(f"{path}: {type(obj).__name__} has no cluster_centers_ "
-                         f"(not a fitted scikit-learn KMeans)")
-    log.info("%s: scikit-learn k-means, %d x %d; its encoder is not recorded",
-             path, *np.shape(centers))
-    return KMeans(torch.from_numpy(np.asarray(centers, dtype=np.float32)), path=str(path))
+    """Centroids of a joblib/pickle ``.bin`` via the restricted unpickler (runs no file code)."""
+    from slamlm.units.safe_pickle import load_kmeans_centres
 
-
-def _kmeans_pp(x: torch.Tensor, k: int, gen: torch.Generator) -> torch.Tensor:
-    """k-means++ seeding on rows of ``x`` (N, d)."""
-    n = x.shape[0]
-    first = torch.randint(n, (1,), generator=gen, device="cpu").item()
-    centers = [x[first]]
-    d2 = ((x - x[first]) ** 2).sum(1)
-    for _ in range(1, k):
-        probs = d2.clamp_min(0).cpu().double()
-        idx = (torch.multinomial(probs / probs.sum(), 1, generator=gen).item()
-               if probs.sum() > 0 else torch.randint(n, (1,), generator=gen).item())
-        centers.append(x[idx])
-        d2 = torch.minimum(d2, ((x - x[idx]) ** 2).sum(1))
-    return torch.stack(centers)
-
-
-def _lloyd(x: torch.Tensor, c: torch.Tensor, max_iter: int) -> torch.Tensor:
-    """Full-batch k-means iterations; stops when no label changes."""
-    prev = None
-    for _ in range(max_iter):
-        lab = nearest(x, c)
-        if prev is not None and torch.equal(lab, prev):
-            break
-        prev = lab
-        nb = torch.bincount(lab, minlength=c.shape[0]).float()
-        sums = torch.zeros_like(c).index_add_(0, lab, x)
-        hit = nb > 0
-        c[hit] = sums[hit] / nb[hit].unsqueeze(1)
-    return c
+    centers = load_kmeans_centres(path)
+    log.info("%s: scikit-learn k-means, %d x %d; its encoder is not recorded", path, *centers.shape)
+    return KMeans(torch.from_numpy(centers), path=str(path))
 
 
 @torch.no_grad()
-def fit_kmeans(x: torch.Tensor, k: int = 500, seed: int = 0, batch_size: int = 10_000,
-               max_iter: int = 100, init_size: int = 20_000, encoder: str | None = None,
-               layer: int | None = None, device: str | torch.device | None = None) -> KMeans:
-    """Mini-batch k-means (Sculley 2010) with k-means++ init; deterministic for a ``seed``.
+def fit_kmeans(x: torch.Tensor, k: int = 500, seed: int = 0, max_iter: int = 300,
+               tol: float = 1e-4, init_size: int = 50_000, n_init: int = 3,
+               encoder: str | None = None, layer: int | None = None,
+               device: str | torch.device | None = None) -> KMeans:
+    """k-means as scikit-learn's ``KMeans`` (greedy k-means++, Lloyd); seeded, deterministic.
 
-    When all ``x`` fits in one mini-batch, plain Lloyd iterations run to convergence instead.
+    ``n_init`` greedy k-means++ seedings on ``init_size`` random rows, each refined there; the
+    best goes on to full-batch Lloyd iterations (at most ``max_iter``) until the centres move
+    less than ``tol`` (relative to the data's variance); see :mod:`slamlm.units.lloyd`. Runs
+    on ``device`` (default: ``x``'s).
     """
+    from slamlm.units.lloyd import fit_centroids, inertia
+
     device = torch.device(device or x.device)
     x = x.to(device, torch.float32)
-    n = x.shape[0]
-    if n < k:
-        raise ValueError(f"k-means needs at least k={k} frames, got {n} (use more audio or a smaller --k)")
-    gen = torch.Generator().manual_seed(seed)
-    init_idx = torch.randperm(n, generator=gen)[: max(init_size, k)].to(device)
-    c = _kmeans_pp(x[init_idx], k, gen)
-    if n <= batch_size:  # the whole sample fits one batch: exact Lloyd until labels settle
-        c = _lloyd(x, c, max_iter)
-        return KMeans(c.cpu(), encoder=encoder, layer=layer)
-    counts = torch.zeros(k, device=device)
-    for _ in range(max_iter):
-        b = x[torch.randint(n, (min(batch_size, n),), generator=gen).to(device)]
-        lab = nearest(b, c)
-        counts += torch.bincount(lab, minlength=k).float()
-        sums = torch.zeros_like(c).index_add_(0, lab, b)
-        nb = torch.bincount(lab, minlength=k).float()
-        hit = nb > 0
-        eta = (nb[hit] / counts[hit]).unsqueeze(1)  # per-centre learning rate
-        c[hit] = (1 - eta) * c[hit] + eta * (sums[hit] / nb[hit].unsqueeze(1))
-    dead = counts == 0
-    if dead.any():  # never-hit centres: move to random frames so every unit is usable
-        c[dead] = x[torch.randint(n, (int(dead.sum()),), generator=gen).to(device)]
+    c, n_iter = fit_centroids(x, k, seed=seed, max_iter=max_iter, tol=tol, init_size=init_size,
+                              n_init=n_init)
+    if log.isEnabledFor(logging.INFO):
+        log.info("k-means k=%d on %d x %d: %d full-batch Lloyd iterations, inertia per frame %.4g",
+                 k, x.shape[0], x.shape[1], n_iter, inertia(x, c) / x.shape[0])
     return KMeans(c.cpu(), encoder=encoder, layer=layer)

@@ -48,7 +48,7 @@ class UnitsConfig:
     max_fit_frames: int = 200_000   # frames sampled to fit the k-means
     seed: int = 0
     device: str = "auto"            # auto | cpu | cuda | cuda:1
-    dtype: str | None = None        # bf16 | fp16 | fp32 (default: bf16 on GPU, fp32 on CPU)
+    dtype: str | None = None        # bf16 | fp16 | fp32 (default fp32: bf16 changes ~1% of units)
     batch_seconds: float = 320.0    # audio per batch (padded length x files)
     num_workers: int = 2            # audio decoding processes (0: in-process)
     shard: str | None = None        # "i/n"; None: from RANK/WORLD_SIZE (torchrun) or 0/1
