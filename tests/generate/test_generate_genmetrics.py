@@ -14,13 +14,13 @@ from slamlm.eval.genmetrics import (
     TextLM,
     auto_bleu,
     corpus_auto_bleu,
-    gen_metrics,
     load_text_lm,
     paper_auto_bleu,
     perplexity,
     slamkit_auto_bleu,
     smollm2_gguf,
 )
+from slamlm.generate.runner import gen_metrics
 from slamlm.io import read_jsonl
 
 WORDS = ["<s>", "[UNK]", "the", "cat", "sat", "on", "mat", "a", "dog", "is", "and", "one",

@@ -29,14 +29,13 @@ Example:
     0.0
     >>> paper_auto_bleu(["a b a b", "single"])  # 2 of 3 bigrams repeat; no bigram -> 0
     0.3333333333333333
-    >>> # gen_metrics("run/ckpt/step_00001000", ["a.wav", "b.wav"], asr="pocketsphinx")
+    >>> # metrics_for_generations("run/gen", asr="pocketsphinx")   # after slam generate
 """
 
 from __future__ import annotations
 
 import glob
 import importlib.util
-import json
 import logging
 import math
 import os
@@ -223,24 +222,3 @@ def metrics_for_generations(gen_dir: str | Path, asr: str = "pocketsphinx", lm: 
     log.info("GenPPL %.1f, Auto-BLEU %.2f%% over %d generations (%s, %s)", result["genppl"],
              result["auto_bleu"], len(records), recognizer.name, text_lm.name)
     return {**result, "transcripts": [{"id": r["id"], "text": t} for r, t in zip(records, texts)]}
-
-
-def gen_metrics(ckpt: str | Path, prompts: Sequence[str | Path], asr: str = "pocketsphinx",
-                lm: str = "smollm2", out: str | Path | None = None, device: str = "cpu",
-                **generate: Any) -> dict[str, Any]:
-    """Generate from ``prompts`` (audio files) with ``ckpt``, vocode, transcribe and score.
-
-    ``generate`` keys go to :class:`~slamlm.generate.runner.GenerateConfig` (``vocoder``,
-    ``prompt_seconds``, ``sampling={...}``); ``out`` defaults to ``<ckpt>/genmetrics``.
-    """
-    from slamlm.config import build_config
-    from slamlm.generate.runner import GenerateConfig, run_generate
-
-    out = Path(out) if out else Path(ckpt) / "genmetrics"
-    base = {"checkpoint": str(ckpt), "out": str(out), "prompts": [str(p) for p in prompts],
-            "device": device, **generate}
-    scorers = load_scorers(asr, lm, device)  # fail before generating, not after
-    run_generate(build_config(GenerateConfig, base=base))
-    result = metrics_for_generations(out, device=device, scorers=scorers)
-    log.debug("%s", json.dumps({k: v for k, v in result.items() if k != "transcripts"}))
-    return result

@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -182,6 +183,26 @@ def run_generate(cfg: GenerateConfig) -> Path:
 
         metrics_for_generations(out, scorers=scorers)
     return out
+
+
+def gen_metrics(ckpt: str | Path, prompts: Sequence[str | Path], asr: str = "pocketsphinx",
+                lm: str = "smollm2", out: str | Path | None = None, device: str = "cpu",
+                **generate: Any) -> dict[str, Any]:
+    """Generate from ``prompts`` (audio files) with ``ckpt``, vocode, transcribe and score.
+
+    ``generate`` keys go to :class:`GenerateConfig` (``vocoder``, ``prompt_seconds``,
+    ``sampling={...}``); ``out`` defaults to ``<ckpt>/genmetrics``. Returns
+    :func:`slamlm.eval.genmetrics.metrics_for_generations`'s result.
+    """
+    from slamlm.config import build_config
+    from slamlm.eval.genmetrics import load_scorers, metrics_for_generations
+
+    out = Path(out) if out else Path(ckpt) / "genmetrics"
+    base = {"checkpoint": str(ckpt), "out": str(out), "prompts": [str(p) for p in prompts],
+            "device": device, **generate}
+    scorers = load_scorers(asr, lm, device)  # fail before generating, not after
+    _generate(build_config(GenerateConfig, base=base))
+    return metrics_for_generations(out, device=device, scorers=scorers)
 
 
 def _generate(cfg: GenerateConfig) -> Path:

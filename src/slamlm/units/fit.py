@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from slamlm.units.inputs import list_inputs
+
 log = logging.getLogger(__name__)
 
 
@@ -94,7 +96,6 @@ def fit_from_items(cfg: FitConfig, items: list[tuple[str, str]]):
 def run_fit_kmeans(cfg: FitConfig) -> Path:
     """Fit and save; ``out`` a folder -> ``<out>/kmeans-<hash>.safetensors``."""
     from slamlm.units.kmeans import save_kmeans
-    from slamlm.units.runner import list_inputs
 
     if not cfg.input or not cfg.out:
         raise ValueError("slam units fit-kmeans needs an input and --out")

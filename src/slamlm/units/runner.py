@@ -30,7 +30,9 @@ from typing import Any
 
 import numpy as np
 
-from slamlm.io import FailureLog, JsonlAppender, ManifestError, atomic_write_json, read_jsonl
+from slamlm.io import FailureLog, JsonlAppender, atomic_write_json, read_jsonl
+from slamlm.units.fit import ensure_kmeans
+from slamlm.units.inputs import list_inputs
 
 log = logging.getLogger(__name__)
 
@@ -72,39 +74,6 @@ def parse_shard(shard: str | None) -> tuple[int, int]:
 def shard_of(record_id: str, n: int) -> int:
     """Deterministic shard of an id (independent of input order)."""
     return int(hashlib.sha1(record_id.encode()).hexdigest()[:8], 16) % n
-
-
-def list_inputs(spec: str | Path) -> list[tuple[str, str]]:
-    """(id, path) pairs from a folder, glob, JSONL manifest or text file of paths."""
-    from slamlm.audio import find_audio, record_id
-
-    s = str(spec)
-    p = Path(s)
-    if p.is_file() and (s.endswith(".jsonl") or s.endswith(".jsonl.gz")):
-        items = []
-        for i, r in enumerate(read_jsonl(p), 1):
-            if "path" not in r:
-                raise ManifestError(f"{p} line {i}: record has no 'path'")
-            if not isinstance(r["path"], str) or not r["path"]:
-                raise ManifestError(f"{p} line {i}: 'path' must be a non-empty string, got "
-                                    f"{r['path']!r}")
-            path = Path(r["path"]) if Path(r["path"]).is_absolute() else p.parent / r["path"]
-            items.append((str(r.get("id") or record_id(path, p.parent)), str(path)))
-    elif p.is_file() and p.suffix in (".txt", ".lst", ".list", ".scp"):
-        lines = [ln.strip() for ln in p.read_text().splitlines() if ln.strip()]
-        paths = [Path(ln) if Path(ln).is_absolute() else p.parent / ln for ln in lines]
-        items = [(record_id(q, p.parent), str(q)) for q in paths]
-    else:
-        items = [(record_id(q, spec), str(q)) for q in find_audio(spec)]
-    seen: dict[str, str] = {}
-    for rid, path in items:
-        if rid in seen:
-            raise ManifestError(f"{spec}: id {rid!r} is used by both {seen[rid]} and {path} "
-                                f"(give each file a unique id in a manifest)")
-        seen[rid] = path
-    if not items:
-        raise ManifestError(f"{spec}: no audio files found")
-    return items
 
 
 def shard_paths(out: Path, i: int, n: int) -> tuple[Path, Path, Path]:
@@ -238,7 +207,6 @@ def run_units(cfg: UnitsConfig) -> Path:
     """Extract units for every input not already done; returns the output folder."""
     from slamlm.config import dump_config
     from slamlm.units.extractor import UnitExtractor
-    from slamlm.units.fit import ensure_kmeans
 
     if not cfg.input or not cfg.out:
         raise ValueError("slam units extract needs an input and --out")

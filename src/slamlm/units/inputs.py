@@ -1,0 +1,46 @@
+"""What ``slam units`` reads: (id, path) pairs from a folder, glob, manifest or path list.
+
+Ids are stable (relative path without extension, or the manifest's ``id``) and must be
+unique; a clash names both files.
+
+Example:
+    >>> # list_inputs("data/audio")  # [("spk1/utt1", "data/audio/spk1/utt1.flac"), ...]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from slamlm.audio import find_audio, record_id
+from slamlm.io import ManifestError, read_jsonl
+
+
+def list_inputs(spec: str | Path) -> list[tuple[str, str]]:
+    """(id, path) pairs from a folder, glob, JSONL manifest or text file of paths."""
+    s = str(spec)
+    p = Path(s)
+    if p.is_file() and (s.endswith(".jsonl") or s.endswith(".jsonl.gz")):
+        items = []
+        for i, r in enumerate(read_jsonl(p), 1):
+            if "path" not in r:
+                raise ManifestError(f"{p} line {i}: record has no 'path'")
+            if not isinstance(r["path"], str) or not r["path"]:
+                raise ManifestError(f"{p} line {i}: 'path' must be a non-empty string, got "
+                                    f"{r['path']!r}")
+            path = Path(r["path"]) if Path(r["path"]).is_absolute() else p.parent / r["path"]
+            items.append((str(r.get("id") or record_id(path, p.parent)), str(path)))
+    elif p.is_file() and p.suffix in (".txt", ".lst", ".list", ".scp"):
+        lines = [ln.strip() for ln in p.read_text().splitlines() if ln.strip()]
+        paths = [Path(ln) if Path(ln).is_absolute() else p.parent / ln for ln in lines]
+        items = [(record_id(q, p.parent), str(q)) for q in paths]
+    else:
+        items = [(record_id(q, spec), str(q)) for q in find_audio(spec)]
+    seen: dict[str, str] = {}
+    for rid, path in items:
+        if rid in seen:
+            raise ManifestError(f"{spec}: id {rid!r} is used by both {seen[rid]} and {path} "
+                                f"(give each file a unique id in a manifest)")
+        seen[rid] = path
+    if not items:
+        raise ManifestError(f"{spec}: no audio files found")
+    return items
