@@ -35,6 +35,15 @@ def test_cache_hits_and_invalidation(tmp_path):
     cache = UnitCache(tmp_path / "c", ex.identity())
     encode_cached(ex, paths, cache)
     assert calls == [[paths[1]]] and cache.misses == 1
+    # the same bytes written again (a re-run synthesis: new mtime, even a new path) are a hit
+    data = open(paths[0], "rb").read()
+    os.utime(paths[0], ns=(5, 5))
+    copy = tmp_path / "copy_of_0.wav"
+    copy.write_bytes(data)
+    calls.clear()
+    cache = UnitCache(tmp_path / "c", ex.identity())
+    encode_cached(ex, [paths[0], str(copy)], cache)
+    assert calls == [] and cache.hits == 2
 
 
 def test_other_extractor_uses_other_cache_file(tmp_path):

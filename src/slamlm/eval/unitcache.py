@@ -1,9 +1,10 @@
 """Audio -> deduplicated units, cached on disk so a second eval of the same files encodes nothing.
 
 The cache is one JSONL file per extractor (``units-<hash>.jsonl`` where the hash covers the
-extractor identity minus its local k-means path), one record per file keyed by (resolved path,
-mtime, size): an edited or replaced file is re-encoded. Records are appended as they are made,
-so an interrupted eval keeps what it encoded.
+extractor identity minus its local k-means path), one record per file keyed by the sha1 of its
+bytes: an edited or replaced file is re-encoded, while a file rewritten with the same content
+(a re-run synthesis, a copy, a new mtime) is not. Records are appended as they are made, so an
+interrupted eval keeps what it encoded.
 
 Example:
     >>> cache = UnitCache("run/eval/cache", extractor.identity())        # doctest: +SKIP
@@ -17,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -47,11 +47,13 @@ def extractor_hash(identity: dict[str, Any]) -> str:
     return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def file_stamp(path: str | Path) -> tuple[str, int, int]:
-    """(resolved path, mtime in ns, size in bytes) of a file."""
-    p = Path(path).resolve()
-    st = os.stat(p)
-    return str(p), st.st_mtime_ns, st.st_size
+def file_stamp(path: str | Path) -> str:
+    """The cache key of a file: sha1 of its content (hex)."""
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 class UnitCache:
@@ -59,11 +61,12 @@ class UnitCache:
 
     def __init__(self, folder: str | Path, identity: dict[str, Any]):
         self.path = Path(folder) / f"units-{extractor_hash(identity)}.jsonl"
-        self._units: dict[tuple[str, int, int], list[int]] = {}
+        self._units: dict[str, list[int]] = {}
         self.hits = self.misses = 0
         if self.path.exists():
             for r in read_jsonl(self.path, skip_bad=True):
-                self._units[(r["path"], int(r["mtime_ns"]), int(r["size"]))] = r["units"]
+                if isinstance(r, dict) and "sha1" in r and isinstance(r.get("units"), list):
+                    self._units[r["sha1"]] = r["units"]  # (older path/mtime rows: re-encoded)
         self._app: JsonlAppender | None = None
 
     def get(self, path: str | Path) -> np.ndarray | None:
@@ -77,7 +80,7 @@ class UnitCache:
         self._units[key] = [int(u) for u in units]
         if self._app is None:
             self._app = JsonlAppender(self.path, fsync_every=256)
-        self._app.write({"path": key[0], "mtime_ns": key[1], "size": key[2],
+        self._app.write({"sha1": key, "path": str(Path(path).resolve()),
                          "units": self._units[key]})
 
     def close(self) -> None:
