@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from slamlm.io import atomic_dir
@@ -205,14 +206,33 @@ def per_modality_loss(logits: torch.Tensor, targets: torch.Tensor, vocab: UnitVo
     return out
 
 
+def modality_totals(model: torch.nn.Module, batches: Any, vocab: UnitVocab,
+                    device: torch.device | str) -> dict[str, list[float]]:
+    """``{kind: [summed NLL, n targets]}`` over micro-batches (``input_ids``/``targets``/
+    ``doc_ids`` arrays, as ``slamlm.data.windows`` makes), for ``all`` and every target kind.
+    The one per-modality accumulator: the training loop's validation and
+    :func:`evaluate_modalities` both use it."""
+    sums: dict[str, list[float]] = {}
+    for mb in batches:
+        x, y, d = (torch.from_numpy(np.ascontiguousarray(a)).to(device)
+                   for a in (mb.input_ids, mb.targets, mb.doc_ids))
+        part = per_modality_loss(model(x, doc_ids=d), y, vocab)
+        for name in (*MODALITY_NAMES, "all"):
+            if name in part:
+                tot = sums.setdefault(name, [0.0, 0])
+                tot[0] += part[name] * part[f"n_{name}"]
+                tot[1] += part[f"n_{name}"]
+    return sums
+
+
 @torch.no_grad()
 def evaluate_modalities(model: torch.nn.Module, tokens: str | Path, split: str = "val",
                         context: int = 1024, micro_batch: int = 8,
                         max_windows: int | None = None) -> dict[str, float]:
     """Per-modality validation loss of a model on packed (interleaved) token shards.
 
-    The training loop reports one loss; run this on a checkpoint to split it by token kind.
-    Token-weighted means over all windows (``max_windows`` caps the count).
+    Token-weighted means over all windows (``max_windows`` caps the count):
+    ``{"unit": ..., "n_unit": ..., "text": ..., "all": ..., ...}``.
     """
     from slamlm.data.shards import TokenShard
     from slamlm.data.windows import PackedWindows, eval_batches
@@ -220,19 +240,11 @@ def evaluate_modalities(model: torch.nn.Module, tokens: str | Path, split: str =
     shard = TokenShard.open(tokens, split)
     data = PackedWindows(shard, context, pad_last=True)
     dev = next(model.parameters()).device
-    sums: dict[str, float] = {}
     model.eval()
-    for mb in eval_batches(data, micro_batch, 0, 1, max_windows):
-        logits = model(torch.from_numpy(mb.input_ids).to(dev),
-                       doc_ids=torch.from_numpy(mb.doc_ids).to(dev))
-        part = per_modality_loss(logits, torch.from_numpy(mb.targets).to(dev), shard.vocab)
-        for name in (*MODALITY_NAMES, "all"):
-            if name in part:
-                n = part[f"n_{name}"]
-                sums[name] = sums.get(name, 0.0) + part[name] * n
-                sums[f"n_{name}"] = sums.get(f"n_{name}", 0) + n
-    return {k: (v / sums[f"n_{k}"] if not k.startswith("n_") else int(v))
-            for k, v in sums.items()}
+    sums = modality_totals(model, eval_batches(data, micro_batch, 0, 1, max_windows),
+                           shard.vocab, dev)
+    return {k: v for name, (tot, n) in sums.items() for k, v in ((name, tot / n),
+                                                                  (f"n_{name}", int(n)))}
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from slamlm.data.windows import (
     eval_batches,
 )
 from slamlm.model import SpeechLM, load_checkpoint, named_shape
-from slamlm.model.interleaved import per_modality_loss
+from slamlm.model.interleaved import modality_totals
 from slamlm.train.config import PretrainConfig, accumulation, micro_size
 from slamlm.train.distributed import DistInfo, all_reduce_sum
 from slamlm.train.loop import fit
@@ -150,12 +150,14 @@ def evaluate(wrapped: nn.Module, data: PackedWindows, micro_batch: int, eval_win
     tot = torch.zeros(2 + 2 * len(kinds), dtype=torch.float64, device=info.device)
     dev = info.device
     ctx = torch.autocast(dev.type, dtype=amp) if amp is not None else contextlib.nullcontext()
+    batches = (_full_rows(mb, micro_batch) for mb in
+               eval_batches(data, micro_batch, info.rank, info.world, eval_windows or None))
     with ctx:
-        for mb in eval_batches(data, micro_batch, info.rank, info.world, eval_windows or None):
-            mb = _full_rows(mb, micro_batch)
-            if kinds:
-                tot += _modality_sums(wrapped, mb, dev, data.shard.vocab)
-                continue
+        if kinds:
+            sums = modality_totals(wrapped, batches, data.shard.vocab, dev)
+            vals = [v for k in ("all", *kinds) for v in sums.get(k, (0.0, 0))]
+            tot += torch.tensor(vals, dtype=torch.float64, device=dev)
+        for mb in ([] if kinds else batches):
             tot[0] += _loss(wrapped, mb, dev).double()
             tot[1] += float((mb.targets != IGNORE).sum())
     wrapped.train(was_training)
@@ -170,16 +172,6 @@ def evaluate(wrapped: nn.Module, data: PackedWindows, micro_batch: int, eval_win
 def _is_interleaved(shard: TokenShard) -> bool:
     entry = shard.index["splits"][shard.split]
     return (shard.folder / entry.get("modality", f"{shard.split}_modality.npy")).is_file()
-
-
-def _modality_sums(wrapped: nn.Module, mb: MicroBatch, device: torch.device, vocab: Any
-                   ) -> torch.Tensor:
-    """[nll sum, n] over all targets, then per :data:`VAL_KINDS` kind (validation only)."""
-    x, y, d = _on_device(mb, device)
-    part = per_modality_loss(wrapped(x, doc_ids=d), y, vocab, ignore_index=IGNORE)
-    vals = [v for k in ("all", *VAL_KINDS) for v in (part.get(k, 0.0) * part.get(f"n_{k}", 0),
-                                                      part.get(f"n_{k}", 0))]
-    return torch.tensor(vals, dtype=torch.float64, device=device)
 
 
 def _build_model(cfg: PretrainConfig, shard: TokenShard, resume: Path | None, info: DistInfo
