@@ -16,7 +16,8 @@ COMMAND = Command(
     "dpo", "preference alignment (DPO) on prompt/chosen/rejected triplets",
     config="slamlm.align.runner:DPOConfig", run="slamlm.align.runner:run_dpo",
     positional=("checkpoint",), section="dpo", show="slamlm.align.cli:show",
-    description=__doc__, flags={"--budget": "schedule.budget", "--max-steps": "schedule.max_steps"})
+    description=__doc__, flags={"--budget": "schedule.budget", "--max-steps": "schedule.max_steps",
+                              "--log": "train.log"})
 
 
 def show(final, cfg) -> None:

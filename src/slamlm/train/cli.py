@@ -14,4 +14,4 @@ COMMAND = Command(
     config="slamlm.train.config:PretrainConfig", run="slamlm.train.pretrain:run_pretrain",
     description=__doc__,
     flags={"--tokens": "data.tokens", "--init": "model.init", "--budget": "schedule.budget",
-           "--max-steps": "schedule.max_steps"})
+           "--max-steps": "schedule.max_steps", "--log": "train.log"})

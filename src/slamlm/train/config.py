@@ -110,6 +110,7 @@ class TrainConfig:
     eval_windows: int = 256  # validation windows per evaluation (0: all; pretraining)
     seed: int = 0
     peak_tflops: float = 0.0  # per device, for MFU; 0: guess from the GPU name
+    log: tuple[str, ...] = ()  # metric sinks besides metrics.jsonl: tensorboard, wandb
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.micro_batch < 0:
@@ -121,6 +122,9 @@ class TrainConfig:
                 f"{self.micro_batch} (times the number of processes)")
         if self.eval_windows < 0:
             raise ConfigError(f"train.eval_windows must be >= 0, got {self.eval_windows}")
+        unknown = sorted(set(self.log) - {"tensorboard", "wandb"})
+        if unknown:
+            raise ConfigError(f"train.log: unknown sink(s) {unknown}; use tensorboard, wandb")
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from slamlm.config import dump_config
+from slamlm.config import dump_config, to_dict
 from slamlm.device import bf16_is_fast
 from slamlm.io import JsonlAppender, read_jsonl, write_jsonl
 from slamlm.train import checkpoint as ckpt
@@ -45,6 +45,7 @@ from slamlm.train.distributed import (
 from slamlm.train.objective import Objective
 from slamlm.train.optim import build_optimizer, set_lr, step_unless_nonfinite
 from slamlm.train.schedule import lr_at, progress
+from slamlm.train.tracking import MetricSinks
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ class Run:
     max_steps: int
     budget: float | None
     clip: float
-    metrics: JsonlAppender | None
+    metrics: Metrics | None
 
 
 def fit(cfg: Any, objective: Objective) -> Path:
@@ -133,12 +134,28 @@ def setup(cfg: Any, obj: Objective, info: DistInfo) -> Run:
         out.mkdir(parents=True, exist_ok=True)
         truncate_metrics(out / "metrics.jsonl", state.step)
         dump_config(cfg, out / "config.yaml")
-    metrics = JsonlAppender(out / "metrics.jsonl") if info.is_main else None
+    metrics = Metrics(out, t.log, to_dict(cfg)) if info.is_main else None
     log.info("%s: model %.1fM params, batch %d = %d x %d processes, %s%s", obj.name,
              n_params(model) / 1e6, t.batch_size, t.micro_batch, info.world,
              "bf16" if amp else "fp32", " + compile" if use_compile else "")
     return Run(model, wrapped, opt, state, meta, resume, sharded, amp,
                obj.max_steps(s.max_steps), parse_duration(s.budget), o.clip, metrics)
+
+
+class Metrics:
+    """``metrics.jsonl`` (always) plus the ``train.log`` sinks (TensorBoard, wandb)."""
+
+    def __init__(self, out: Path, sinks: tuple[str, ...], config: dict[str, Any]):
+        self.jsonl = JsonlAppender(out / "metrics.jsonl")
+        self.sinks = MetricSinks(sinks, out, config)
+
+    def write(self, rec: dict[str, Any]) -> None:
+        self.jsonl.write(rec)
+        self.sinks.write(rec)
+
+    def close(self) -> None:
+        self.jsonl.close()
+        self.sinks.close()
 
 
 class _Totals:
@@ -259,7 +276,7 @@ def _check_bad_steps(totals: _Totals, state: TrainState, s: Any, r: Run, last: P
             f"checkpoint is {last}")
 
 
-def _validate(obj: Objective, r: Run, metrics: JsonlAppender | None, info: DistInfo,
+def _validate(obj: Objective, r: Run, metrics: Metrics | None, info: DistInfo,
               final: bool = False) -> int:
     """Run the objective's evaluation (its time goes to ``eval_s``, not the budget)."""
     t0 = time.perf_counter()
@@ -356,7 +373,7 @@ def _bar_update(bar, state: TrainState, r: Run, rec: dict[str, Any]) -> None:
     bar.refresh()
 
 
-def _emit(rec: dict[str, Any], metrics: JsonlAppender | None) -> None:
+def _emit(rec: dict[str, Any], metrics: Metrics | None) -> None:
     if metrics is None:
         return
     metrics.write(rec)
