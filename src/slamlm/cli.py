@@ -22,6 +22,7 @@ STAGES: dict[str, str] = {
     "units": "slamlm.units.cli",
     "synth": "slamlm.synth.cli",
     "init": "slamlm.model.cli",
+    "export": "slamlm.model.export",
     "pack": "slamlm.data.cli",
     "pack-interleaved": "slamlm.data.interleave_pack",
     "pretrain": "slamlm.train.cli",
