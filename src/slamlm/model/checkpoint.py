@@ -95,7 +95,9 @@ def read_json(path: Path, missing: str, error: type[Exception] = ValueError,
 
 
 def _looks_like_hub_id(source: str) -> bool:
-    return re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", source) is not None
+    """``owner/name`` whose ``owner`` is not a local folder (``run/ckpt`` typos stay local)."""
+    return (re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", source) is not None
+            and not Path(source).parent.is_dir())
 
 
 def resolve_checkpoint(source: str | Path) -> Path:

@@ -30,7 +30,8 @@ def register(subparsers: Any) -> None:
                    help="named shape for random init: tiny, small, slam-135m, slam-358m, slam-1b")
     p.add_argument("--units", type=int, default=None, help="number of units (default 500)")
     p.add_argument("--embed-init", dest="embed_init", default=None,
-                   choices=("stats", "mean", "random"), help="unit-embedding init (default stats)")
+                   choices=("stats", "mean", "keep-first", "random"),
+                   help="unit-embedding init (default stats; keep-first = slamkit's)")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--rope-theta", dest="rope_theta", type=float, default=None,
                    help="RoPE theta of the SpeechLM (default 10000)")
