@@ -199,3 +199,26 @@ def test_opt_based_slamkit_ckpt_runs_generic(tmp_path):
     ids = torch.tensor([[1, 2, 30, 501, 1]])
     with torch.no_grad():
         torch.testing.assert_close(theirs(ids).logits, hf(ids).logits)
+
+
+def test_generate_and_dpo_run_from_a_slamkit_folder(tmp_path):
+    """Consumers take ids from meta["vocab"]: sampling stops at <S>, DPO trains and saves."""
+    from slamlm.align.runner import DPOConfig, run_dpo
+    from slamlm.generate.sampling import generate
+
+    write_slamkit_ckpt(tmp_path / "sk")
+    model, meta = load_checkpoint(tmp_path / "sk")
+    vocab = UnitVocab.from_dict(meta["vocab"])
+    new = generate(model, [np.r_[vocab.bos_id, vocab.encode_units([3, 9, 27])]],
+                   max_new_tokens=12, vocab=vocab, seed=0)[0]
+    assert len(new) and vocab.is_unit(new).all()  # units only; <S> ends it (not returned)
+    rng = np.random.default_rng(0)
+    recs = [{"id": f"t{i}", "prompt_units": rng.integers(0, N_UNITS, 5).tolist(),
+             "chosen_units": [1, 2, 3], "rejected_units": rng.integers(0, N_UNITS, 3).tolist()}
+            for i in range(24)]
+    (tmp_path / "p.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
+    final = run_dpo(DPOConfig(checkpoint=str(tmp_path / "sk"), data=str(tmp_path / "p.jsonl"),
+                              out=str(tmp_path / "dpo"), max_steps=2, batch_pairs=8,
+                              heldout_fraction=0.25, threads=1, warmup=0.0))
+    _, dmeta = load_checkpoint(final)
+    assert dmeta["vocab"] == vocab.to_dict() and dmeta["init"]["kind"] == "slamkit"
