@@ -64,7 +64,8 @@ TOKENISER, SIDECAR = "tokeniser_config.json", "slamlm.json"
 ROW_MAP = "slamlm-v1"  # sidecar tag: rows were permuted from our layout (see module docstring)
 # any hub id of the family: slamkit loads base_model_name's config, then base_config overrides it
 DEFAULT_BASE = {"qwen2": "Qwen/Qwen2.5-0.5B", "llama": "HuggingFaceTB/SmolLM2-135M",
-                "opt": "facebook/opt-125m"}
+                "opt": "facebook/opt-125m", "gpt2": "openai-community/gpt2",
+                "gpt_neox": "EleutherAI/pythia-70m"}
 UNITS_HINT = ("slamkit checkpoints do not record their unit extractor; the released slprl/slam "
               "models use mHuBERT-25Hz (slprl/mhubert-base-25hz) layer 11 + the TWIST k-means "
               "500 (mhubert_base_25hz_cp_mls_cv_sp_fisher_L11_km500.bin)")
@@ -75,14 +76,18 @@ def is_slamkit(raw: dict[str, Any]) -> bool:
     return isinstance(raw, dict) and raw.get("model_type") == MODEL_TYPE
 
 
+EMBED_NAMES = ("embed_tokens.weight", "wte.weight", "embed_in.weight", "word_embeddings.weight")
+
+
 def _embed_rows(wpath: Path) -> int:
-    """Rows of ``lm.*embed_tokens*`` in a safetensors file (reads the header only)."""
+    """Rows of the ``lm.`` input embedding in a safetensors file (reads the header only)."""
     from safetensors import safe_open
 
     with safe_open(str(wpath), "pt") as f:
-        names = [k for k in f.keys() if k.startswith(PREFIX) and "embed_tokens" in k]
+        names = [k for k in f.keys() if k.startswith(PREFIX) and k.endswith(EMBED_NAMES)]
         if not names:
-            raise CheckpointError(f"{wpath}: no 'lm.*embed_tokens*' tensor: not a slamkit UnitLM")
+            raise CheckpointError(f"{wpath}: no 'lm.' input embedding ({', '.join(EMBED_NAMES)})"
+                                  ": not a slamkit UnitLM")
         return int(f.get_slice(names[0]).get_shape()[0])
 
 
@@ -138,7 +143,7 @@ def slamkit_meta(folder: Path, raw: dict[str, Any]) -> dict[str, Any]:
         raise CheckpointError(
             f"{cfg_path}: vocab_size {raw['vocab_size']} but {wpath.name} has {n_rows} embedding "
             "rows: config.json and the weights come from different models")
-    side = read_json(folder / SIDECAR, "", CheckpointError) if (folder / SIDECAR).is_file() else {}
+    side = _sidecar(folder)
     cfg = _speechlm_config(_hf_config(raw, n_rows, cfg_path), cfg_path)
     meta = {"model": cfg.to_dict(), "vocab": _vocab(folder, n_rows).to_dict(),
             "units": side.get("units") or {},
@@ -147,8 +152,12 @@ def slamkit_meta(folder: Path, raw: dict[str, Any]) -> dict[str, Any]:
                      **({} if side.get("units") else {"units_hint": UNITS_HINT})}}
     if side.get("row_map") == ROW_MAP:
         meta.update(model=side["model"], vocab=side["vocab"], init=side.get("init") or meta["init"])
-        meta["slamkit_row_map"] = ROW_MAP
     return meta
+
+
+def _sidecar(folder: Path) -> dict[str, Any]:
+    """``slamlm.json`` written by :func:`save_slamkit` (``{}`` for slamkit's own folders)."""
+    return read_json(folder / SIDECAR, "", CheckpointError) if (folder / SIDECAR).is_file() else {}
 
 
 def _from_ours(vocab: UnitVocab, n_rows: int) -> tuple[list[int], list[int]]:
@@ -176,11 +185,9 @@ def _embed_head_keys(model: nn.Module) -> tuple[str, str]:
     """State-dict names of the input embedding and the LM head (native or generic)."""
     if model.config.family != "hf":
         return "model.embed_tokens.weight", "lm_head.weight"
-    emb, head = model.hf.get_input_embeddings().weight, model.hf.get_output_embeddings().weight
-    names = dict(model.named_parameters(remove_duplicate=False))
-    find = lambda t: next(n for n, p in names.items() if p is t)  # noqa: E731
-    head_name = next((n for n, p in names.items() if p is head and "embed" not in n), find(head))
-    return find(emb), head_name
+    emb, head = model.hf.get_input_embeddings(), model.hf.get_output_embeddings()
+    names = {id(m): n for n, m in model.named_modules(remove_duplicate=False)}
+    return f"{names[id(emb)]}.weight", f"{names[id(head)]}.weight"
 
 
 def load_slamkit(folder: Path, raw: dict[str, Any], device: Any = "cpu",
@@ -192,13 +199,14 @@ def load_slamkit(folder: Path, raw: dict[str, Any], device: Any = "cpu",
     wpath = folder / WEIGHTS
     state = {k[len(PREFIX):]: v for k, v in load_file(str(wpath)).items() if k.startswith(PREFIX)}
     cfg = SpeechLMConfig.from_dict(meta["model"])
-    if meta.pop("slamkit_row_map", None):
-        state = _unpermute(state, cfg, UnitVocab.from_dict(meta["vocab"]), wpath)
     model = _build(cfg)
+    ek, hk = _embed_head_keys(model)
     if cfg.family == "hf":
         state = {f"hf.{k}": v for k, v in state.items()}
+    if _sidecar(folder).get("row_map") == ROW_MAP:
+        state = _unpermute(state, cfg, UnitVocab.from_dict(meta["vocab"]), (ek, hk), wpath)
     if cfg.tie_embeddings:
-        state.pop(_embed_head_keys(model)[1], None)
+        state.pop(hk, None)
     _load_state(model, state, wpath)
     model.to(device=device, dtype=dtype)
     return model.eval(), meta
@@ -212,9 +220,9 @@ def _build(cfg: SpeechLMConfig) -> nn.Module:
 
 
 def _unpermute(state: dict[str, Tensor], cfg: SpeechLMConfig, vocab: UnitVocab,
-               where: Path) -> dict[str, Tensor]:
+               keys: tuple[str, str], where: Path) -> dict[str, Tensor]:
     """Our rows back from a folder written by :func:`save_slamkit` from one of our models."""
-    ek, hk = "model.embed_tokens.weight", "lm_head.weight"
+    ek, hk = keys
     if ek not in state or hk not in state:
         raise CheckpointError(f"{where}: {SIDECAR} says slamlm row order, but {ek}/{hk} are missing")
     inv_e, inv_h = _to_ours(vocab, cfg.vocab_size)
