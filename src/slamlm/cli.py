@@ -23,6 +23,7 @@ STAGES: dict[str, str] = {
     "units": "slamlm.units.cli:COMMAND",
     "synth": "slamlm.synth.cli:COMMAND",
     "init": "slamlm.model.cli:COMMAND",
+    "export": "slamlm.model.cli:EXPORT",
     "pack": "slamlm.data.cli:COMMAND",
     "pack-interleaved": "slamlm.data.cli:INTERLEAVED",
     "init-interleaved": "slamlm.model.cli:INTERLEAVED",

@@ -1,7 +1,9 @@
 """The SpeechLM token vocabulary: specials, then one token per unit (then optional text).
 
 Layout (DESIGN.md): ``<pad>``=0, ``<bos>``=1, ``<eos>``=2, unit ``u`` = token ``3 + u``. The
-peer toolkit uses pad=0, ``<S>``=1 as bos and eos, unit ``u`` = ``u + 2``: use
+peer toolkit (slamkit) uses pad=0, ``<S>``=1 as bos and eos, unit ``u`` = ``u + 2``: a model
+loaded from a slamkit checkpoint runs in that layout (:meth:`UnitVocab.slamkit`:
+``unit_offset=2``, ``bos_id == eos_id == 1``), so its scores are exactly slamkit's. Use
 :meth:`UnitVocab.from_peer_tokens` / :meth:`to_peer_tokens` when exchanging raw token ids.
 Interleaved (speech + text) models append the text LM's vocabulary and two markers after the
 units: see :class:`UnitVocab.text_offset`.
@@ -12,6 +14,9 @@ Example:
     (503, [3, 502])
     >>> v.decode_units(v.encode_units([7, 8])).tolist()
     [7, 8]
+    >>> p = UnitVocab.slamkit(500)
+    >>> p.size, p.encode_units([0]).tolist(), p.bos_id == p.eos_id
+    (502, [2], True)
 """
 
 from __future__ import annotations
@@ -34,7 +39,8 @@ class UnitVocab:
     """Token ids of a (speech-only or interleaved) SpeechLM.
 
     ``n_text`` > 0 adds the text LM's own tokens at ``text_offset`` and the ``<text>`` /
-    ``<speech>`` markers after them (interleaved models).
+    ``<speech>`` markers after them (interleaved models). ``unit_offset`` is the id of unit 0
+    (3 here, 2 in slamkit's layout, where ``bos_id == eos_id``); the specials lie below it.
     """
 
     n_units: int = 500
@@ -43,14 +49,22 @@ class UnitVocab:
     pad_id: int = PAD_ID
     bos_id: int = BOS_ID
     eos_id: int = EOS_ID
+    unit_offset: int = N_SPECIALS
 
-    @property
-    def unit_offset(self) -> int:
-        return N_SPECIALS
+    def __post_init__(self) -> None:
+        specials = (self.pad_id, self.bos_id, self.eos_id)
+        if min(specials) < 0 or max(specials) >= self.unit_offset:
+            raise VocabError(f"special ids {specials} must lie in 0..{self.unit_offset - 1} "
+                             f"(below unit_offset {self.unit_offset})")
+
+    @classmethod
+    def slamkit(cls, n_units: int = 500) -> UnitVocab:
+        """slamkit's layout: pad 0, ``<S>`` = 1 as bos and eos, unit ``u`` = ``u + 2``."""
+        return cls(n_units=n_units, pad_id=0, bos_id=1, eos_id=1, unit_offset=2)
 
     @property
     def text_offset(self) -> int:
-        return N_SPECIALS + self.n_units
+        return self.unit_offset + self.n_units
 
     @property
     def text_marker_id(self) -> int:
@@ -64,7 +78,7 @@ class UnitVocab:
 
     @property
     def size(self) -> int:
-        return N_SPECIALS + self.n_units + (self.n_text + 2 if self.n_text else 0)
+        return self.unit_offset + self.n_units + (self.n_text + 2 if self.n_text else 0)
 
     def encode_units(self, units: Any, where: str = "units") -> np.ndarray:
         """Unit ids (0..k-1) -> token ids; raises naming ``where`` on out-of-range units."""
@@ -88,8 +102,16 @@ class UnitVocab:
         return (arr >= self.unit_offset) & (arr < self.unit_offset + self.n_units)
 
     def token_names(self) -> list[str]:
-        """Readable names: ``<pad> <bos> <eos> <Un0> ...`` (text tokens as ``<T123>``)."""
-        names = ["<pad>", "<bos>", "<eos>"] + [f"<Un{i}>" for i in range(self.n_units)]
+        """Readable names: ``<pad> <bos> <eos> <Un0> ...`` (text tokens as ``<T123>``).
+
+        In slamkit's layout bos and eos are one token, ``<S>``.
+        """
+        names = [f"<special{i}>" for i in range(self.unit_offset)]
+        names[self.pad_id] = "<pad>"
+        names[self.bos_id], names[self.eos_id] = "<bos>", "<eos>"
+        if self.bos_id == self.eos_id:
+            names[self.bos_id] = "<S>"
+        names += [f"<Un{i}>" for i in range(self.n_units)]
         if self.n_text:
             names += [f"<T{i}>" for i in range(self.n_text)] + ["<text>", "<speech>"]
         return names

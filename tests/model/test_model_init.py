@@ -130,3 +130,66 @@ def test_keep_first_layers(text_qwen, tmp_path):
     with pytest.raises(ValueError, match="keep_layers=5: the model has 2 blocks"):
         run_init(InitConfig(out=str(tmp_path / "init5"), text_lm=str(folder), units=20,
                             keep_layers=5))
+
+
+def _confident_text_lm(tmp_path):
+    """A tiny text LM whose final norm is large, like trained LMs: random rows -> big logits."""
+    from transformers import AutoModelForCausalLM, Qwen2Config
+
+    cfg = Qwen2Config(vocab_size=300, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True,
+                      max_position_embeddings=128)
+    torch.manual_seed(0)
+    hf = AutoModelForCausalLM.from_config(cfg).eval()
+    with torch.no_grad():
+        hf.model.embed_tokens.weight.mul_(5).add_(0.2)
+        hf.model.norm.weight.fill_(30.0)
+    return hf
+
+
+def _initial_loss(model, vocab, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(vocab.unit_offset, vocab.size, (4, 48), generator=g)
+    x[:, 0] = vocab.bos_id
+    with torch.no_grad():
+        logits = model(x)
+    return torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1), x[:, 1:].flatten()).item()
+
+
+def test_stats_rows_calibrated_to_a_near_uniform_start(tmp_path):
+    import math
+
+    hf, vocab = _confident_text_lm(tmp_path), UnitVocab(n_units=100)
+    raw, _ = twist_init(hf, vocab, "stats", logit_std=0)  # uncalibrated: the 15-nat bug
+    fixed, meta = twist_init(hf, vocab, "stats")
+    assert _initial_loss(raw, vocab) > math.log(vocab.size) + 3
+    assert _initial_loss(fixed, vocab, seed=1) < math.log(vocab.size) + 1
+    assert 0 < meta["logit_scale"] < 0.5 and meta["logit_std"] == 1.0
+    # the rows keep the text rows' statistics; only the final norm's scale changed
+    assert torch.equal(fixed.model.embed_tokens.weight, raw.model.embed_tokens.weight)
+    torch.testing.assert_close(fixed.model.norm.weight, 30.0 * torch.full((64,), meta["logit_scale"]))
+    with torch.no_grad():
+        x = torch.randint(3, 103, (2, 16))
+        assert fixed(x).std(-1).mean() < raw(x).std(-1).mean() * 0.5
+
+
+def test_keep_first_rows_like_slamkit(text_qwen):
+    hf, folder = text_qwen
+    model, meta = twist_init(folder, UnitVocab(n_units=100), "keep-first")
+    assert meta["embed_init"] == "keep-first"
+    assert torch.equal(model.model.embed_tokens.weight, hf.model.embed_tokens.weight[:103])
+    with pytest.raises(ValueError, match="keep-first: the text LM has 300 rows"):
+        twist_init(folder, UnitVocab(n_units=500), "keep-first")
+
+
+def test_slam_init_from_a_slamkit_checkpoint(tmp_path):
+    from slamkit_helpers import write_slamkit_ckpt
+
+    write_slamkit_ckpt(tmp_path / "sk")
+    theirs, _ = load_checkpoint(tmp_path / "sk")
+    assert main(["init", str(tmp_path / "sk"), "--out", str(tmp_path / "init")]) == 0
+    model, meta = load_checkpoint(tmp_path / "init")
+    assert meta["vocab"] == UnitVocab(500).to_dict() and meta["init"]["kind"] == "slamkit-converted"
+    e, t = model.model.embed_tokens.weight, theirs.model.embed_tokens.weight
+    assert torch.equal(e[3:], t[2:]) and torch.equal(e[1], t[1]) and torch.equal(e[2], t[1])
+    assert main(["init", str(tmp_path / "sk"), "--out", str(tmp_path / "i2"), "--units", "20"]) == 1

@@ -4,6 +4,10 @@
 extractor identity) and ``init`` (how the weights were initialised); training adds more
 files beside them. Folders are written atomically (a temp folder renamed at the end).
 
+``read_meta`` / ``load_checkpoint`` also read slamkit checkpoint folders (the released
+``slprl/slam`` models; see :mod:`slamlm.model.slamkit`), and a hub id that is not a local
+folder is fetched with ``huggingface_hub.snapshot_download``.
+
 Example:
     >>> import tempfile, pathlib
     >>> from slamlm.model import SpeechLM, named_shape
@@ -18,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -89,16 +94,55 @@ def read_json(path: Path, missing: str, error: type[Exception] = ValueError,
         raise error(f"{path}: not valid JSON ({e})") from e
 
 
+def _looks_like_hub_id(source: str) -> bool:
+    """``owner/name`` whose ``owner`` is not a local folder (``run/ckpt`` typos stay local)."""
+    return (re.fullmatch(r"[A-Za-z0-9][\w.-]*/[\w.-]+", source) is not None
+            and not Path(source).parent.is_dir())
+
+
+def resolve_checkpoint(source: str | Path) -> Path:
+    """A local checkpoint folder: ``source`` itself, or a hub id's snapshot (downloaded).
+
+    Example:
+        >>> resolve_checkpoint("/tmp").is_dir()
+        True
+    """
+    folder = Path(source)
+    if folder.is_dir() or not _looks_like_hub_id(str(source)):
+        if not folder.is_dir():
+            raise CheckpointError(f"{folder}: checkpoint folder does not exist")
+        return folder
+    from huggingface_hub import snapshot_download
+
+    try:
+        return Path(snapshot_download(str(source), allow_patterns=["*.json", "*.safetensors",
+                                                                   "*.md", "*.yaml"]))
+    except Exception as e:  # offline, unknown repo, gated...
+        raise CheckpointError(f"{source}: no such checkpoint folder, and as a hub id it could "
+                              f"not be fetched ({type(e).__name__}: {e})") from e
+
+
+def _raw_config(folder: Path) -> dict[str, Any]:
+    return read_json(folder / CONFIG, f"missing (is {folder} a SpeechLM checkpoint from `slam "
+                     "init`, or a slamkit one?)", CheckpointError, CheckpointError)
+
+
 def read_meta(folder: str | Path) -> dict[str, Any]:
-    """Parse ``config.json`` of a checkpoint folder, with errors naming the file."""
-    folder = Path(folder)
+    """Parse ``config.json`` of a checkpoint folder (or hub id), with errors naming the file.
+
+    A slamkit folder gives the same sections, derived from its own files.
+    """
+    from slamlm.model import slamkit
+
+    folder = resolve_checkpoint(folder)
     path = folder / CONFIG
-    if not folder.is_dir():
-        raise CheckpointError(f"{folder}: checkpoint folder does not exist")
-    meta = read_json(path, f"missing (is {folder} a SpeechLM checkpoint from `slam init`?)",
-                     CheckpointError, CheckpointError)
+    meta = _raw_config(folder)
+    if slamkit.is_slamkit(meta):
+        return slamkit.slamkit_meta(folder, meta)
     if not isinstance(meta, dict) or "model" not in meta:
-        raise CheckpointError(f"{path}: no 'model' section (not a SpeechLM checkpoint config)")
+        raise CheckpointError(
+            f"{path}: no 'model' section: neither a SpeechLM checkpoint (slam init / pretrain) "
+            f"nor a slamkit one (model_type {slamkit.MODEL_TYPE!r})")
     return meta
 
 
@@ -116,10 +160,18 @@ def build_model(cfg: SpeechLMConfig) -> nn.Module:
 def load_checkpoint(
     folder: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype | None = None
 ) -> tuple[nn.Module, dict[str, Any]]:
-    """Load ``(model, meta)`` from a checkpoint folder; ``dtype`` casts the weights."""
+    """Load ``(model, meta)`` from a checkpoint folder; ``dtype`` casts the weights.
+
+    ``folder`` may also be a slamkit checkpoint or a hub id (see :func:`resolve_checkpoint`).
+    """
     from safetensors.torch import load_file
 
-    folder = Path(folder)
+    from slamlm.model import slamkit
+
+    folder = resolve_checkpoint(folder)
+    raw = _raw_config(folder)
+    if slamkit.is_slamkit(raw):
+        return slamkit.load_slamkit(folder, raw, device, dtype)
     meta = read_meta(folder)
     cfg_path = folder / CONFIG
     try:

@@ -5,6 +5,7 @@ Example:
     $ slam init SmolLM2-135M-Instruct.Q4_1.gguf --out run/init --embed-init mean
     $ slam init --shape slam-358m --out run/init_random
     $ slam init-interleaved path/to/SmolLM2 --out run/init_il --n-units 500
+    $ slam export run/ckpt/step_00017625 --out out/slam_hf --format hf
 """
 
 from __future__ import annotations
@@ -21,3 +22,14 @@ INTERLEAVED = Command(
     run="slamlm.model.interleaved:run_init_interleaved", positional=("text_lm",),
     description="Text LM (folder, hub id or .gguf) -> interleaved SpeechLM checkpoint (text "
                 "rows kept, unit rows TWIST-style, markers = mean row, text tokenizer inside).")
+
+EXPORT = Command(
+    "export", "checkpoint -> HF (AutoModelForCausalLM) or slamkit folder + model card",
+    config="slamlm.model.export:ExportConfig", run="slamlm.model.export:run_export",
+    positional=("checkpoint",),
+    description="A checkpoint (ours or slamkit's, folder or hub id) -> an HF folder that "
+                "AutoModelForCausalLM loads with the same logits (--format hf), or a folder "
+                "slamkit's UnitLM.from_pretrained reads (--format slamkit); both with a "
+                "README.md model card (data, recipe, units identity, eval table from --results "
+                "or a results.json next to the checkpoint).\n\nExample:\n"
+                "    slam export run/pretrain/ckpt/step_00017625 --out out/slam_hf --format hf")

@@ -177,9 +177,13 @@ def hf_config_for(cfg: SpeechLMConfig, vocab: Any = None, dtype: torch.dtype = t
     return hf_cfg
 
 
-def export_hf(model: nn.Module, folder: str | Path, vocab: Any = None) -> Path:
+def export_hf(model: nn.Module, folder: str | Path, vocab: Any = None,
+              extra_files: dict[str, str] | None = None) -> Path:
     """Write ``model`` as an HF folder (config.json + model.safetensors) loadable by
-    ``AutoModelForCausalLM.from_pretrained`` with the same logits. Atomic."""
+    ``AutoModelForCausalLM.from_pretrained`` with the same logits. Atomic.
+
+    ``extra_files`` (name -> text, e.g. a ``README.md`` model card) are written beside them.
+    """
     from safetensors.torch import save_file
 
     from slamlm.model.checkpoint import _state_for_saving
@@ -188,6 +192,7 @@ def export_hf(model: nn.Module, folder: str | Path, vocab: Any = None) -> Path:
     if getattr(model.config, "family", "") == "hf":
         with atomic_dir(folder) as tmp:
             model.hf.save_pretrained(tmp)
+            _write_texts(tmp, extra_files)
         return folder
     dtype = next(model.parameters()).dtype
     hf_cfg = hf_config_for(model.config, vocab, dtype)
@@ -197,5 +202,11 @@ def export_hf(model: nn.Module, folder: str | Path, vocab: Any = None) -> Path:
                   metadata={"format": "pt"})
         if vocab is not None:
             atomic_write_json(tmp / "slamlm_vocab.json", vocab.to_dict())
+        _write_texts(tmp, extra_files)
     log.info("exported %s as %s", folder, hf_cfg.architectures[0])
     return folder
+
+
+def _write_texts(folder: Path, files: dict[str, str] | None) -> None:
+    for name, text in (files or {}).items():
+        (folder / name).write_text(text)

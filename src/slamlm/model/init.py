@@ -5,12 +5,21 @@ LM head by the unit vocabulary (:class:`slamlm.vocab.UnitVocab`); RoPE theta is 
 (the Slam recipe) and dropout is 0. The new rows are initialised by ``embed_init``:
 
 - ``stats`` (default): each row ~ N(mean, diag(std^2)) of the text embedding rows (per-dim
-  mean and std), so unit rows have the norms and offsets the transformer expects;
+  mean and std), so unit rows have the norms and offsets the transformer expects; then the
+  final norm's weight is scaled down (:func:`calibrate_logit_scale`) so the initial logits
+  vary by ~``logit_std`` (1) nat across the vocabulary. Without that, random rows inherit the
+  text LM's confidence (its logits vary by ~6 nats across tokens: the final RMSNorm output,
+  of norm ~sqrt(C) x weights ~1.8, against rows of per-dim std ~0.1) but point at random
+  tokens: the initial loss was log(V) + ~s^2/2 = 15 nats on 103 tokens (SmolLM2-135M, first 6
+  blocks) instead of log(103) = 4.6. This is the one text-LM weight TWIST changes (a scale);
 - ``mean``: the text embedding mean + 0.1 * per-dim std noise (rows start nearly equal);
+- ``keep-first``: the text LM's first ``V`` rows, as slamkit does (``resize_token_embeddings``
+  keeps rows 0..V-1: special tokens, bytes, punctuation);
 - ``random``: N(0, initializer_range), as for a model trained from scratch.
 
-An untied head is initialised the same way from the text LM's head. Seeded, so the same
-command gives the same weights.
+An untied head is initialised the same way from the text LM's head. Seeded, so the same command gives the same weights. ``slam init`` also takes
+a slamkit checkpoint folder as ``text_lm``: it is moved into our layout for continued
+training (:func:`slamlm.model.slamkit.to_slamlm_layout`).
 
 Example:
     $ slam init HuggingFaceTB/SmolLM2-135M --out run/init --units 500
@@ -38,27 +47,30 @@ from slamlm.model.checkpoint import (
     write_checkpoint_files,
 )
 from slamlm.model.config import named_shape
+from slamlm.model.slamkit import is_slamkit_folder
 from slamlm.model.transformer import SpeechLM
 from slamlm.vocab import UnitVocab
 
 log = logging.getLogger(__name__)
 
-EmbedInit = Literal["stats", "mean", "random"]
+EmbedInit = Literal["stats", "mean", "keep-first", "random"]
+METHODS = ("stats", "mean", "keep-first", "random")
+LOGIT_STD = 1.0  # target spread (nats) of the initial logits for embed_init "stats"
 
 
 @dataclass(frozen=True)
 class InitConfig:
     """``slam init``: ``text_lm`` (folder, hub id or .gguf) for TWIST, else ``shape``."""
 
-    out: str = "run/init"
-    text_lm: str = ""
-    gguf_file: str = ""
-    shape: str = "slam-358m"
-    units: int = 500
-    embed_init: EmbedInit = "stats"
+    out: str = "run/init"  # checkpoint folder to write
+    text_lm: str = ""  # text LM folder, hub id or .gguf file (empty: random init of `shape`)
+    gguf_file: str = ""  # GGUF file name inside the text_lm folder
+    shape: str = "slam-358m"  # named shape for random init: tiny, small, slam-135m, slam-358m, slam-1b
+    units: int = 500  # number of units (k of the k-means)
+    embed_init: EmbedInit = "stats"  # unit rows: stats (text-row statistics), mean, keep-first (slamkit), random
     seed: int = 0
-    rope_theta: float = 10000.0
-    units_identity: str = ""
+    rope_theta: float = 10000.0  # RoPE theta of the SpeechLM (the paper: 10 000)
+    units_identity: str = ""  # JSON file with the unit extractor identity to record
     keep_layers: int = 0  # >0: keep only the first N transformer blocks (small-compute demos)
     force: bool = False
 
@@ -66,6 +78,11 @@ class InitConfig:
 def init_rows(text: Tensor, n: int, method: str, gen: torch.Generator, std: float = 0.02) -> Tensor:
     """``n`` new embedding rows (n, C) from the text rows (V, C); see module docstring."""
     text = text.detach().float()
+    if method == "keep-first":
+        if n > text.shape[0]:
+            raise ValueError(f"embed_init keep-first: the text LM has {text.shape[0]} rows, "
+                             f"fewer than the {n} tokens of the unit vocabulary")
+        return text[:n].clone()
     mean, sd = text.mean(0), text.std(0)
     noise = torch.randn(n, text.shape[1], generator=gen)
     if method == "stats":
@@ -74,7 +91,39 @@ def init_rows(text: Tensor, n: int, method: str, gen: torch.Generator, std: floa
         return mean + 0.1 * sd * noise
     if method == "random":
         return std * noise
-    raise ValueError(f"embed_init must be stats, mean or random, got {method!r}")
+    raise ValueError(f"embed_init must be one of {', '.join(METHODS)}, got {method!r}")
+
+
+@torch.no_grad()
+def calibrate_logit_scale(model: nn.Module, vocab: UnitVocab, target: float = LOGIT_STD,
+                          gen: torch.Generator | None = None) -> float:
+    """Scale the logits down so those of random unit sequences vary by ~``target`` nats
+    across the vocabulary (never up); returns the factor (<= 1).
+
+    Native models: the final RMSNorm weight is multiplied by the factor (logits are linear in
+    it, so one pass is exact; the unit rows keep their drawn spread, which the blocks see).
+    Generic models: the head rows' spread around their mean is shrunk instead (with a tied
+    head this shrinks the inputs too).
+
+    Example:
+        >>> # calibrate_logit_scale(model, UnitVocab(100))   # ~0.17 for SmolLM2, 6 blocks
+    """
+    gen = gen or torch.Generator().manual_seed(0)
+    ids = torch.randint(vocab.unit_offset, vocab.unit_offset + vocab.n_units, (4, 64),
+                        generator=gen)
+    ids[:, 0] = vocab.bos_id
+    device = next(model.parameters()).device
+    spread = float(model(ids.to(device)).std(-1).mean())
+    factor = min(1.0, target / spread) if spread > 0 else 1.0
+    if isinstance(model, SpeechLM):
+        model.model.norm.weight.mul_(factor)
+    else:
+        head = model.hf.get_output_embeddings().weight
+        mean = head.mean(0, keepdim=True)
+        head.copy_(mean + (head - mean) * factor)
+    log.info("initial logits spread %.2f nats across the vocabulary: scaled by %.3f to %.2f",
+             spread, factor, spread * factor)
+    return factor
 
 
 def _zero_dropout(hf: nn.Module) -> None:
@@ -122,12 +171,14 @@ def _twist_generic(hf: nn.Module, vocab: UnitVocab, method: str, gen: torch.Gene
 
 
 def twist_init(text_lm: str | Path | nn.Module, vocab: UnitVocab, method: str = "stats",
-               seed: int = 0, rope_theta: float = 10000.0, gguf_file: str | None = None
+               seed: int = 0, rope_theta: float = 10000.0, gguf_file: str | None = None,
+               keep_layers: int = 0, logit_std: float = LOGIT_STD
                ) -> tuple[nn.Module, dict[str, Any]]:
     """Text LM -> SpeechLM over ``vocab`` (native for Llama/Qwen2 families, else generic).
 
     Returns ``(model, init_meta)``. ``text_lm`` may be a folder, hub id, ``.gguf`` path or
-    a loaded transformers model.
+    a loaded transformers model. ``keep_layers`` > 0 keeps the first N blocks (before the
+    ``stats`` rows are calibrated, so they fit the blocks that stay).
     """
     from slamlm.model.hf import NATIVE_TYPES, import_hf, load_hf_model
 
@@ -144,6 +195,11 @@ def twist_init(text_lm: str | Path | nn.Module, vocab: UnitVocab, method: str = 
     meta = {"kind": "twist", "source": str(source), "gguf_file": gguf_file or "",
             "source_model_type": hf.config.model_type, "source_vocab_size": src_vocab,
             "embed_init": method, "seed": seed, "rope_theta": rope_theta}
+    if keep_layers:
+        meta.update(source_layers=model.config.n_layers, kept_layers=keep_layers)
+        model = keep_first_layers(model, keep_layers)
+    if method == "stats" and logit_std > 0:
+        meta.update(logit_std=logit_std, logit_scale=calibrate_logit_scale(model, vocab, logit_std))
     return model, meta
 
 
@@ -174,6 +230,23 @@ def random_init(shape: str, vocab: UnitVocab, seed: int = 0, rope_theta: float =
     return model.eval(), {"kind": "random", "shape": shape, "seed": seed, "rope_theta": rope_theta}
 
 
+def _from_slamkit(cfg: InitConfig) -> tuple[nn.Module, UnitVocab, dict[str, Any]]:
+    """A slamkit checkpoint moved into our layout (continued training on slam pack data)."""
+    from slamlm.model.checkpoint import load_checkpoint
+    from slamlm.model.slamkit import to_slamlm_layout
+
+    model, meta = load_checkpoint(cfg.text_lm)
+    theirs = UnitVocab.from_dict(meta["vocab"])
+    if theirs.n_units != cfg.units:
+        raise ValueError(f"{cfg.text_lm}: a slamkit model over {theirs.n_units} units, but "
+                         f"--units is {cfg.units}")
+    model, vocab = to_slamlm_layout(model, theirs)
+    if cfg.keep_layers:
+        model = keep_first_layers(model, cfg.keep_layers)
+    return model, vocab, {**meta["init"], "kind": "slamkit-converted",
+                          "note": "<S> row copied to bos and eos (not exact; see FIDELITY.md)"}
+
+
 def _read_identity(path: str) -> dict[str, Any]:
     p = Path(path)
     d = read_json(p, "units identity file does not exist")
@@ -195,13 +268,11 @@ def run_init(cfg: InitConfig) -> Path:
                          "pass --force to replace it or choose another --out")
     vocab = UnitVocab(n_units=cfg.units)
     units = _read_identity(cfg.units_identity) if cfg.units_identity else {}
-    if cfg.text_lm:
+    if cfg.text_lm and is_slamkit_folder(cfg.text_lm):
+        model, vocab, init = _from_slamkit(cfg)
+    elif cfg.text_lm:
         model, init = twist_init(cfg.text_lm, vocab, cfg.embed_init, cfg.seed, cfg.rope_theta,
-                                 cfg.gguf_file or None)
-        if cfg.keep_layers:
-            init["source_layers"] = model.config.n_layers
-            model = keep_first_layers(model, cfg.keep_layers)
-            init["kept_layers"] = cfg.keep_layers
+                                 cfg.gguf_file or None, cfg.keep_layers)
     else:
         model, init = random_init(cfg.shape, vocab, cfg.seed, cfg.rope_theta)
     init["config"] = to_dict(dataclasses.replace(cfg, force=False))
