@@ -29,6 +29,7 @@ def imports(path: Path) -> set[str]:
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("slamlm"):
             out.add(node.module)
+            out |= {f"{node.module}.{a.name}" for a in node.names}  # from pkg import module
         elif isinstance(node, ast.Import):
             out |= {a.name for a in node.names if a.name.startswith("slamlm")}
     return out
@@ -40,6 +41,8 @@ def graph() -> dict[str, set[str]]:
     for name, path in mods.items():
         deps = set()
         for imp in imports(path):
+            if imp.rpartition(".")[0] in mods and imp not in mods:
+                continue  # "from slamlm.x import name": the name is not a module
             while imp and imp not in mods:  # "from slamlm.model import X" -> slamlm.model
                 imp = imp.rpartition(".")[0]
             if imp and imp != name and imp != "slamlm":

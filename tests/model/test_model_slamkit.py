@@ -19,6 +19,7 @@ from slamkit_helpers import (
 )
 
 from slamlm.cli import main
+from slamlm.config import build_config
 from slamlm.eval.pairs import Pair
 from slamlm.eval.runner import score_benchmark
 from slamlm.model import load_checkpoint, save_checkpoint
@@ -217,9 +218,9 @@ def test_generate_and_dpo_run_from_a_slamkit_folder(tmp_path):
              "chosen_units": [1, 2, 3], "rejected_units": rng.integers(0, N_UNITS, 3).tolist()}
             for i in range(24)]
     (tmp_path / "p.jsonl").write_text("".join(json.dumps(r) + "\n" for r in recs))
-    final = run_dpo(DPOConfig(checkpoint=str(tmp_path / "sk"), data=str(tmp_path / "p.jsonl"),
-                              out=str(tmp_path / "dpo"), max_steps=2, batch_pairs=8,
-                              heldout_fraction=0.25, threads=1, warmup=0.0))
+    final = run_dpo(build_config(DPOConfig, base=dict(
+        checkpoint=str(tmp_path / "sk"), data=str(tmp_path / "p.jsonl"), out=str(tmp_path / "dpo"),
+        max_steps=2, batch_pairs=8, heldout_fraction=0.25, threads=1, warmup=0.0)))
     _, dmeta = load_checkpoint(final)
     assert dmeta["vocab"] == vocab.to_dict() and dmeta["init"]["kind"] == "slamkit"
 

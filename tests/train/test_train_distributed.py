@@ -26,7 +26,7 @@ def _args(tokens: Path, out: Path, strategy: str) -> list[str]:
             "--set", "train.micro_batch=1", "--set", "data.context=32", "--set", "device=cpu",
             "--set", "train.log_every=1", "--set", "train.eval_every=0",
             "--set", "train.eval_windows=4", "--set", "train.lr=3e-3",
-            "--set", f"dist.strategy={strategy}"]
+            "--set", "train.precision=fp32", "--set", f"dist.strategy={strategy}"]
 
 
 def _pretrain(tokens: Path, out: Path, nproc: int, strategy: str) -> None:

@@ -24,6 +24,7 @@ from torch import nn
 
 from slamlm.io import atomic_dir, atomic_write_json
 from slamlm.model.config import SpeechLMConfig
+from slamlm.model.files import state_for_saving
 from slamlm.model.transformer import SpeechLM
 
 log = logging.getLogger(__name__)
@@ -186,7 +187,6 @@ def export_hf(model: nn.Module, folder: str | Path, vocab: Any = None,
     """
     from safetensors.torch import save_file
 
-    from slamlm.model.checkpoint import _state_for_saving
 
     folder = Path(folder)
     if getattr(model.config, "family", "") == "hf":
@@ -198,7 +198,7 @@ def export_hf(model: nn.Module, folder: str | Path, vocab: Any = None,
     hf_cfg = hf_config_for(model.config, vocab, dtype)
     with atomic_dir(folder) as tmp:
         hf_cfg.save_pretrained(tmp)
-        save_file(_state_for_saving(model), str(tmp / "model.safetensors"),
+        save_file(state_for_saving(model), str(tmp / "model.safetensors"),
                   metadata={"format": "pt"})
         if vocab is not None:
             atomic_write_json(tmp / "slamlm_vocab.json", vocab.to_dict())

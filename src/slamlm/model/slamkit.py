@@ -44,16 +44,16 @@ import torch
 from torch import Tensor, nn
 
 from slamlm.io import atomic_dir
-from slamlm.model.checkpoint import (
+from slamlm.model.build import build_model
+from slamlm.model.config import SpeechLMConfig
+from slamlm.model.files import (
     CONFIG,
     WEIGHTS,
     CheckpointError,
-    _load_state,
-    _state_for_saving,
-    build_model,
+    load_state,
     read_json,
+    state_for_saving,
 )
-from slamlm.model.config import SpeechLMConfig
 from slamlm.vocab import UnitVocab
 
 log = logging.getLogger(__name__)
@@ -207,7 +207,7 @@ def load_slamkit(folder: Path, raw: dict[str, Any], device: Any = "cpu",
         state = _unpermute(state, cfg, UnitVocab.from_dict(meta["vocab"]), (ek, hk), wpath)
     if cfg.tie_embeddings:
         state.pop(hk, None)
-    _load_state(model, state, wpath)
+    load_state(model, state, wpath)
     model.to(device=device, dtype=dtype)
     return model.eval(), meta
 
@@ -252,7 +252,7 @@ def _base_config(model: nn.Module, vocab_size: int, tied: bool, dtype: torch.dty
 
 def _slamkit_state(model: nn.Module, vocab: UnitVocab, remap: bool) -> dict[str, Tensor]:
     """Weights under ``lm.``, rows permuted into slamkit's order when ``remap``."""
-    state = _state_for_saving(model)
+    state = state_for_saving(model)
     ek, hk = _embed_head_keys(model)
     if remap:
         e_rows, h_rows = _from_ours(vocab, model.config.vocab_size)
