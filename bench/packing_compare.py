@@ -103,14 +103,15 @@ def layout_table(args: argparse.Namespace, sigma: float) -> list[dict]:
 class Run:
     """One scheme's model, optimizer and sampler, stepped by :func:`train_all`."""
 
-    def __init__(self, scheme: str, steps: int, train: TokenShard, args: argparse.Namespace):
-        torch.manual_seed(0)  # the same initial weights for every scheme
-        self.scheme, self.steps, self.args = scheme, steps, args
+    def __init__(self, label: str, packing: str, steps: int, batch: int, train: TokenShard,
+                 args: argparse.Namespace):
+        torch.manual_seed(args.seed)  # the same initial weights for every scheme
+        self.label, self.steps, self.batch, self.args = label, steps, batch, args
         self.model = SpeechLM(named_shape(args.shape, vocab_size=train.vocab.size)).train()
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=args.lr, weight_decay=0.0,
                                      foreach=True)
-        self.rows = packed_rows(train, args.context, scheme.rstrip("+"), seed=0)
-        self.sampler = WindowSampler(self.rows, args.micro, args.batch // args.micro, seed=0)
+        self.rows = packed_rows(train, args.context, packing, seed=args.seed)
+        self.sampler = WindowSampler(self.rows, args.micro, batch // args.micro, seed=args.seed)
         self.pad_id, self.done, self.real, self.slots = train.vocab.pad_id, 0, 0, 0
         self.times: list[float] = []
 
@@ -135,8 +136,8 @@ class Run:
         a = self.args
         info = DistInfo(rank=0, world=1, local_rank=0, device=torch.device("cpu"))
         step_s = float(np.median(self.times))
-        per_step = a.batch * a.context
-        out = {"steps": self.done, "real_tokens": self.real, "padding": 1 - self.real / self.slots,
+        per_step = self.batch * a.context
+        out = {"steps": self.done, "batch": self.batch, "real_tokens": self.real, "padding": 1 - self.real / self.slots,
                "slot_tok_s": per_step / step_s,
                "real_tok_s": per_step * (self.real / self.slots) / step_s,
                "mean_context": row_stats(self.rows, max_rows=4096)["mean_context"]}
@@ -147,10 +148,17 @@ class Run:
         return out
 
 
-def train_all(schemes: list[str], train: TokenShard, args: argparse.Namespace) -> list[Run]:
-    """Step every scheme in turn (round robin), so machine noise hits them alike."""
-    runs = [Run(s, args.steps * (args.dpr_factor if s.endswith("+") else 1), train, args)
-            for s in schemes]
+def train_all(train: TokenShard, args: argparse.Namespace) -> list[Run]:
+    """Step every scheme in turn (round robin), so machine noise hits them alike; extra
+    ``doc_per_row`` runs with more steps (``--dpr-steps``) or more rows (``--dpr-rows``)."""
+    specs = [(s, s, args.steps, args.batch) for s in SCHEMES]
+    if args.dpr_steps:
+        specs.append((f"doc_per_row, {args.dpr_steps}x steps", "doc_per_row",
+                      args.steps * args.dpr_steps, args.batch))
+    if args.dpr_rows:
+        specs.append((f"doc_per_row, {args.dpr_rows} rows", "doc_per_row", args.steps,
+                      args.dpr_rows))
+    runs = [Run(*spec, train, args) for spec in specs]
     while any(r.done < r.steps for r in runs):
         for r in runs:
             if r.done < r.steps:
@@ -171,8 +179,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--layout-tokens", type=int, default=6_000_000)
     ap.add_argument("--layout-sigmas", type=float, nargs="+", default=[0.5, 0.75, 1.0])
-    ap.add_argument("--dpr-factor", type=int, default=0,
-                    help="also run doc_per_row for this many times the steps (equal tokens)")
+    ap.add_argument("--dpr-steps", type=int, default=0,
+                    help="also run doc_per_row for this many times the steps")
+    ap.add_argument("--dpr-rows", type=int, default=0,
+                    help="also run doc_per_row with this many rows per step (a multiple of "
+                         "--micro; ~3.5x --batch gives FFD's real tokens per step)")
+    ap.add_argument("--seed", type=int, default=0, help="data, weights and order")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
 
@@ -187,22 +199,21 @@ def main() -> None:
                   f"{r['real_per_step'] / 1e3:.1f}k | {r['build_s']:.2f} |")
 
     need = args.steps * args.batch * args.context + 1  # one epoch of FFD/windows rows
-    train = make_shard(need, args.mean, args.sigma, seed=1)
-    val = make_shard(40_000, args.mean, args.sigma, seed=2)
+    train = make_shard(need, args.mean, args.sigma, seed=1 + 10 * args.seed)
+    val = make_shard(40_000, args.mean, args.sigma, seed=2 + 10 * args.seed)
     print(f"\n## 2. training: {args.shape} model, context {args.context}, documents mean "
           f"{args.mean:.0f} (sigma {args.sigma}), batch {args.batch} rows ({args.micro} x "
           f"{args.batch // args.micro}), {args.steps} steps, lr {args.lr}, CPU "
-          f"{args.threads} threads; train {train.n_tokens} tokens / {train.n_docs} docs, "
+          f"{args.threads} threads, seed {args.seed}; train {train.n_tokens} tokens / {train.n_docs} docs, "
           f"val {val.n_tokens} tokens / {val.n_docs} docs\n")
-    print("| scheme | steps | padding | mean context per target | slot tok/s | real tok/s | "
+    print("| scheme | steps x rows | padding | mean context per target | slot tok/s | real tok/s | "
           "real tokens seen | val loss (whole docs) | val loss (windows) |\n"
           "|---|---|---|---|---|---|---|---|---|")
-    schemes = [*SCHEMES, *(["doc_per_row+"] if args.dpr_factor else [])]
-    results = {r.scheme: r.result(val) for r in train_all(schemes, train, args)}
+    results = {r.label: r.result(val) for r in train_all(train, args)}
     for s, r in results.items():
-        print(f"| {s} | {r['steps']} | {r['padding']:.1%} | {r['mean_context']:.1f} | "
-              f"{r['slot_tok_s']:.0f} | {r['real_tok_s']:.0f} | {r['real_tokens'] / 1e3:.0f}k | "
-              f"{r['val']:.4f} | {r['val_windows']:.4f} |")
+        print(f"| {s} | {r['steps']} x {r['batch']} | {r['padding']:.1%} | "
+              f"{r['mean_context']:.1f} | {r['slot_tok_s']:.0f} | {r['real_tok_s']:.0f} | "
+              f"{r['real_tokens'] / 1e3:.0f}k | {r['val']:.4f} | {r['val_windows']:.4f} |")
     gap = max(abs(r["val"] - r["val_doc_per_row"]) for r in results.values())
     print(f"\ncheck: val loss on FFD rows vs one document per row differs by at most {gap:.1e} "
           "(document masking makes the row layout irrelevant)")

@@ -207,17 +207,20 @@ def per_modality_loss(logits: torch.Tensor, targets: torch.Tensor, vocab: UnitVo
 @torch.no_grad()
 def evaluate_modalities(model: torch.nn.Module, tokens: str | Path, split: str = "val",
                         context: int = 1024, micro_batch: int = 8,
-                        max_windows: int | None = None) -> dict[str, float]:
+                        max_windows: int | None = None, packing: str = "ffd"
+                        ) -> dict[str, float]:
     """Per-modality validation loss of a model on packed (interleaved) token shards.
 
     The training loop reports one loss; run this on a checkpoint to split it by token kind.
-    Token-weighted means over all windows (``max_windows`` caps the count).
+    Token-weighted means over all rows (``max_windows`` caps the count); rows as training's
+    validation builds them (whole documents, ``ffd``), or ``packing="windows"``.
     """
+    from slamlm.data.documents import packed_rows
     from slamlm.data.shards import TokenShard
-    from slamlm.data.windows import PackedWindows, eval_batches
+    from slamlm.data.windows import eval_batches
 
     shard = TokenShard.open(tokens, split)
-    data = PackedWindows(shard, context, pad_last=True)
+    data = packed_rows(shard, context, packing, seed=0, pad_last=True)
     dev = next(model.parameters()).device
     sums: dict[str, float] = {}
     model.eval()
