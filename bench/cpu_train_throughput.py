@@ -18,11 +18,11 @@ import time
 
 import numpy as np
 import torch
+from train_throughput import make_our_step, packed_stream
 
 from slamlm.data.windows import PackedWindows, WindowSampler
 from slamlm.model import SpeechLM, named_shape
 from slamlm.train.optim import build_optimizer
-from train_throughput import make_our_step, packed_stream
 
 
 def matmul_peak(dtype: torch.dtype, n: int = 1024, reps: int = 8) -> float:

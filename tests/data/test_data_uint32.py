@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from slamlm.data import PackConfig, PackedWindows, ShardError, TokenShard, run_pack
-from slamlm.data import interleave_pack as ip
 from slamlm.data.pack import is_val, split_long
 from slamlm.data.shards import ShardWriter, shard_dtype
+from slamlm.interleave import pack as ip
 from slamlm.io import write_jsonl
 from slamlm.vocab import UnitVocab
 

@@ -145,14 +145,14 @@ def run_demo(work: Path, steps: int = 150, mix: str = "interleaved=0.6,speech=0.
     report per-modality validation loss + cross-modal cloze before and after."""
     import torch
 
-    from slamlm.data.interleave_pack import InterleavePackConfig, run_pack_interleaved
     from slamlm.eval.crossmodal import evaluate_crossmodal
-    from slamlm.model.interleaved import (
+    from slamlm.interleave.model import (
         evaluate_modalities,
         interleaved_init,
         load_interleaved,
         save_interleaved,
     )
+    from slamlm.interleave.pack import InterleavePackConfig, run_pack_interleaved
     from slamlm.train.config import (
         DataConfig,
         ModelSource,

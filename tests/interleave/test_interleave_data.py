@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
-from slamlm.data.interleave import (
+from slamlm.interleave.spans import (
     choose_spans,
     interleave,
     speech_only,
@@ -66,7 +68,7 @@ def test_word_unit_spans_edge_cases():
 
 def test_choose_spans_statistics_and_alternation():
     rng = np.random.default_rng(1)
-    speech_words = total = n_spans = 0
+    speech_words = total = 0
     lengths = []
     for _ in range(300):
         n = int(rng.integers(1, 80))
@@ -77,15 +79,27 @@ def test_choose_spans_statistics_and_alternation():
         assert all(e > s for s, e, _ in spans)
         speech_words += sum(e - s for s, e, m in spans if m == "speech")
         total += n
-        n_spans += len(spans)
-        lengths += [e - s for s, e, _ in spans if e < n]
-    assert 0.22 < speech_words / total < 0.38
-    # merged spans are longer than the Poisson mean of 10 (same-modality draws merge)
-    assert np.mean(lengths) > 10
+        lengths += [e - s for s, e, m in spans if m == "speech" and e < n]
+    # the quota ceil(0.3 n) plus the last span's overshoot: about 0.4, as the peer's ~0.41
+    assert 0.32 < speech_words / total < 0.48
+    assert 6 < np.mean(lengths) < 14  # Poisson(10) spans, some clipped, some merged
     assert choose_spans(0, rng) == []
     assert choose_spans(7, rng, p_speech=1.0) == [(0, 7, "speech")]
+    assert choose_spans(7, rng, p_speech=0.0) == [(0, 7, "text")]
     with pytest.raises(ValueError, match="p_speech"):
         choose_spans(3, rng, p_speech=1.5)
+
+
+@pytest.mark.parametrize("p_speech,mean_words", [(0.3, 10.0), (0.3, 1.0), (0.5, 4.0), (0.05, 20.0)])
+def test_every_document_gets_its_speech_quota(p_speech, mean_words):
+    """slamkit's guarantee: at least ceil(p * n) of the n words of each document are speech."""
+    rng = np.random.default_rng(7)
+    for n in list(range(1, 60)) + [int(x) for x in rng.integers(60, 400, 40)]:
+        spans = choose_spans(n, rng, mean_words=mean_words, p_speech=p_speech)
+        n_speech = sum(e - s for s, e, m in spans if m == "speech")
+        assert n_speech >= math.ceil(p_speech * n) >= -(-round(p_speech * 100) * n // 100)
+        if p_speech == 0.3 and n >= 1:
+            assert any(m == "speech" for _, _, m in spans)  # ceil(0.3 n) >= 1
 
 
 def _make_doc(n_words: int, rng: np.random.Generator):

@@ -9,14 +9,14 @@ import shutil
 import pytest
 from interleave_helpers import N_UNITS, WORDS, build_text_lm, write_corpus
 
-from slamlm.data.interleave_pack import InterleavePackConfig, run_pack_interleaved
-from slamlm.model.interleaved import (
+from slamlm.interleave.model import (
     TOKENIZER_DIR,
     evaluate_modalities,
     interleaved_init,
     load_interleaved,
     save_interleaved,
 )
+from slamlm.interleave.pack import InterleavePackConfig, run_pack_interleaved
 from slamlm.train.config import (
     DataConfig,
     ModelSource,
@@ -113,8 +113,8 @@ def test_synth_benchmark_words_feed_crossmodal_pairs(tmp_path):
     import numpy as np
 
     from slamlm.cli import main
-    from slamlm.data.interleave import word_unit_spans
     from slamlm.eval.crossmodal import pairs_from_benchmark, read_crossmodal
+    from slamlm.interleave.spans import word_unit_spans
     from slamlm.io import read_jsonl, write_jsonl
     from slamlm.synth.tts import text_words
 

@@ -9,7 +9,7 @@ import pytest
 import torch
 from interleave_helpers import build_text_lm
 
-from slamlm.model.interleaved import interleaved_init, load_interleaved, save_interleaved
+from slamlm.interleave.model import interleaved_init, load_interleaved, save_interleaved
 from slamlm.vocab import UnitVocab
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
@@ -10,11 +11,18 @@ from interleave_helpers import build_text_lm, write_corpus
 
 from slamlm.cli import main
 from slamlm.config import ConfigError
-from slamlm.data.interleave import strip_markers
-from slamlm.data.interleave_pack import InterleavePackConfig, parse_mix, run_pack_interleaved
 from slamlm.data.shards import TokenShard
+from slamlm.interleave.model import interleaved_init, load_text_tokenizer, save_interleaved
+from slamlm.interleave.pack import (
+    InterleavePackConfig,
+    _rng_for,
+    make_document,
+    parse_mix,
+    run_pack_interleaved,
+)
+from slamlm.interleave.spans import strip_markers
 from slamlm.io import read_jsonl, write_jsonl
-from slamlm.model.interleaved import interleaved_init, load_text_tokenizer, save_interleaved
+from slamlm.vocab import UnitVocab
 
 
 @pytest.fixture(scope="module")
@@ -48,10 +56,29 @@ def _matches_a_record(kind, text, unit_ids, man, units_by_id, tok) -> bool:
 def test_parse_mix():
     assert parse_mix("interleaved=0.6,speech=0.2,text=0.2") == pytest.approx(
         {"speech": 0.2, "text": 0.2, "interleaved": 0.6})
+    # the default is slamkit's mix (config/train_inter_scale.yaml): text/interleaved/speech
+    assert parse_mix(InterleavePackConfig().mix) == pytest.approx(
+        {"text": 0.202, "interleaved": 0.543, "speech": 0.254}, abs=1e-3)
+    assert InterleavePackConfig().p_speech == 0.3 and InterleavePackConfig().mean_words == 10
     with pytest.raises(ConfigError, match="unknown kind 'video'"):
         parse_mix("video=1")
     with pytest.raises(ConfigError, match="sum to 0"):
         parse_mix("text=0")
+
+
+def test_interleaved_documents_get_the_speech_quota():
+    """make_document(interleaved): >= ceil(0.3 n) of the n words are speech in every document
+    (one unit per word here, so speech words = unit tokens)."""
+    vocab = UnitVocab(n_units=8, n_text=50)
+    cfg = InterleavePackConfig()
+    for n in range(1, 90):
+        words = [[f"w{i}", i * 0.04, (i + 1) * 0.04] for i in range(n)]
+        units, dur = np.arange(n) % 8, np.ones(n, dtype=np.int64)
+        doc = make_document("interleaved", words, units, dur, lambda s: [len(w) for w in s.split()],
+                            vocab, _rng_for(0, f"doc{n}"), cfg)
+        assert doc[0] == vocab.bos_id and doc[-1] == vocab.eos_id
+        n_speech = int(vocab.is_unit(np.asarray(doc)).sum())
+        assert n_speech >= math.ceil(0.3 * n)
 
 
 def test_pack_interleaved_streams(tmp_path, init_ckpt):

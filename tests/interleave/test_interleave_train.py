@@ -9,7 +9,7 @@ import pytest
 import torch
 from interleave_helpers import run_demo
 
-from slamlm.model.interleaved import load_interleaved
+from slamlm.interleave.model import load_interleaved
 
 
 @pytest.fixture

@@ -1,4 +1,12 @@
-"""Packed fixed-size windows over a token shard, with per-token document ids.
+"""Rows of ``context`` tokens for training: the sampler contract, and fixed windows (one packing).
+
+A *packing* is any :class:`Rows`: ``len`` rows per epoch, a deterministic row ``order(seed,
+epoch)``, ``batch(indices) -> MicroBatch`` and ``n_valid(indices)``. :class:`WindowSampler`
+and :func:`eval_batches` work on any of them: :class:`PackedWindows` here (fixed windows that
+cut documents), :class:`slamlm.data.documents.PackedDocuments` (whole documents, first-fit
+decreasing or one per row).
+
+Fixed windows:
 
 Window ``i`` covers tokens ``[i*T, i*T + T + 1)`` of the flat stream (``T`` = context): the
 model reads the first ``T`` and predicts the last ``T``. A target is kept only when it is the
@@ -21,8 +29,9 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 
@@ -38,6 +47,26 @@ class MicroBatch:
     input_ids: np.ndarray  # (B, T) int64
     targets: np.ndarray  # (B, T) int64
     doc_ids: np.ndarray  # (B, T) int64, from 0 in each window
+
+
+class Rows(Protocol):
+    """What :class:`WindowSampler` and :func:`eval_batches` need from a packing.
+
+    ``len(rows)`` rows of ``context`` tokens make an epoch (the same number every epoch);
+    ``batch`` and ``n_valid`` are pure functions of the row indices; ``order`` is a
+    deterministic permutation of ``range(len(rows))`` for ``(seed, epoch)``.
+    """
+
+    shard: TokenShard
+    context: int
+
+    def __len__(self) -> int: ...
+
+    def batch(self, indices: np.ndarray | Sequence[int]) -> MicroBatch: ...
+
+    def n_valid(self, indices: np.ndarray | Sequence[int]) -> int: ...
+
+    def order(self, seed: int, epoch: int) -> np.ndarray: ...
 
 
 class PackedWindows:
@@ -103,9 +132,9 @@ class DataPosition:
 
 
 class WindowSampler:
-    """Yields this rank's micro-batches of each global batch, in order, forever."""
+    """Yields this rank's micro-batches of each global batch of rows, in order, forever."""
 
-    def __init__(self, data: PackedWindows, micro_batch: int, accum: int, seed: int = 0,
+    def __init__(self, data: Rows, micro_batch: int, accum: int, seed: int = 0,
                  rank: int = 0, world: int = 1, position: DataPosition | None = None):
         self.data, self.micro, self.accum = data, micro_batch, accum
         self.seed, self.rank, self.world = seed, rank, world
@@ -113,7 +142,7 @@ class WindowSampler:
         self.steps_per_epoch = len(data) // self.global_batch
         if self.steps_per_epoch < 1:
             raise ValueError(
-                f"{data.shard.folder}/{data.shard.split}.bin has {len(data)} windows of "
+                f"{data.shard.folder}/{data.shard.split}.bin has {len(data)} rows of "
                 f"{data.context} tokens, fewer than one global batch of {self.global_batch}: "
                 "pack more data or lower train.batch_size"
             )
@@ -121,7 +150,7 @@ class WindowSampler:
         self._order_epoch, self._order = -1, np.zeros(0, dtype=np.int64)
 
     def global_indices(self, pos: DataPosition) -> np.ndarray:
-        """Window indices of the global batch at ``pos``."""
+        """Row indices of the global batch at ``pos``."""
         if self._order_epoch != pos.epoch:
             self._order, self._order_epoch = self.data.order(self.seed, pos.epoch), pos.epoch
         b = self.global_batch
@@ -142,12 +171,12 @@ class WindowSampler:
         return batches, n_valid
 
 
-def eval_batches(data: PackedWindows, micro_batch: int, rank: int = 0, world: int = 1,
+def eval_batches(data: Rows, micro_batch: int, rank: int = 0, world: int = 1,
                  max_windows: int | None = None) -> Iterator[MicroBatch]:
-    """This rank's slice of the first ``max_windows`` windows, as micro-batches.
+    """This rank's slice of the first ``max_windows`` rows, as micro-batches.
 
     Every rank yields the same number of batches (needed by sharded models); slots past the
-    end reuse window 0 with all targets ignored.
+    end reuse row 0 with all targets ignored.
     """
     n = len(data) if max_windows is None else min(len(data), max_windows)
     per_rank = -(-n // world)

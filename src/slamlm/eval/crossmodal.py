@@ -42,7 +42,7 @@ from typing import Any
 
 import numpy as np
 
-from slamlm.data.interleave import SPEECH, interleave, split_units, word_text, word_unit_spans
+from slamlm.interleave.spans import SPEECH, interleave, split_units, word_text, word_unit_spans
 from slamlm.io import ManifestError, atomic_write_json, read_jsonl, write_jsonl
 from slamlm.vocab import UnitVocab
 
@@ -214,7 +214,7 @@ def pairs_from_benchmark(pairs_jsonl: str | Path, words_manifest: str | Path | N
     Example:
         >>> # pairs_from_benchmark("bench/sSC/pairs.jsonl", None, "units/bench", "cm.jsonl")
     """
-    from slamlm.data.interleave_pack import load_units, record_words
+    from slamlm.interleave.pack import load_units, record_words
 
     pairs_jsonl = Path(pairs_jsonl)
     if words_manifest is None:
@@ -243,7 +243,7 @@ def pairs_from_benchmark(pairs_jsonl: str | Path, words_manifest: str | Path | N
 def run_crossmodal(checkpoint: str | Path, pairs: str | Path, out: str | Path,
                    directions: Sequence[str] = DIRECTIONS, device: str = "cpu") -> Path:
     """Score ``pairs`` (crossmodal.jsonl) with an interleaved checkpoint; writes results.json."""
-    from slamlm.model.interleaved import load_interleaved
+    from slamlm.interleave.model import load_interleaved
 
     model, meta, tok = load_interleaved(checkpoint, device=device)
     vocab = UnitVocab.from_dict(meta["vocab"])

@@ -4,7 +4,6 @@ Example:
     $ slam init path/to/Qwen2.5-0.5B --out run/init --units 500
     $ slam init SmolLM2-135M-Instruct.Q4_1.gguf --out run/init --embed-init mean
     $ slam init --shape slam-358m --out run/init_random
-    $ slam init-interleaved path/to/SmolLM2 --out run/init_il --n-units 500
     $ slam export run/ckpt/step_00017625 --out out/slam_hf --format hf
 """
 
@@ -15,13 +14,6 @@ from slamlm.cli_adapter import Command
 COMMAND = Command("init", "text LM (TWIST) or named shape -> initial SpeechLM checkpoint",
                   config="slamlm.model.init:InitConfig", run="slamlm.model.init:run_init",
                   positional=("text_lm",), description=__doc__)
-
-INTERLEAVED = Command(
-    "init-interleaved", "interleaved SpeechLM from a text LM",
-    config="slamlm.model.interleaved:InterleavedInitConfig",
-    run="slamlm.model.interleaved:run_init_interleaved", positional=("text_lm",),
-    description="Text LM (folder, hub id or .gguf) -> interleaved SpeechLM checkpoint (text "
-                "rows kept, unit rows TWIST-style, markers = mean row, text tokenizer inside).")
 
 EXPORT = Command(
     "export", "checkpoint -> HF (AutoModelForCausalLM) or slamkit folder + model card",

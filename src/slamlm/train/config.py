@@ -140,6 +140,9 @@ class ModelSource:
 class DataConfig:
     tokens: Path = Path("tokens")  # folder written by `slam pack`
     context: int = 1024  # tokens per row
+    # ffd: whole documents packed first-fit decreasing (split only when longer than context);
+    # doc_per_row: one document per row (slamkit's default); windows: fixed cuts (old)
+    packing: Literal["ffd", "doc_per_row", "windows"] = "ffd"
 
     def __post_init__(self) -> None:
         if self.context < 2:

@@ -1,8 +1,12 @@
 """Pretraining as an objective of :func:`slamlm.train.loop.fit` (``slam pretrain``).
 
-Packed windows of a token shard (``slam pack``; plain units or interleaved speech-text) ->
-summed next-token cross-entropy over in-document targets; validation = mean loss per target
-(and per modality on interleaved shards). The data position (epoch, step) makes resume exact.
+Rows of a token shard (``slam pack``; plain units or interleaved speech-text), packed as
+``data.packing`` says (``ffd``: whole documents, first-fit decreasing, the default;
+``doc_per_row``; ``windows``: fixed windows that cut documents; see
+:mod:`slamlm.data.documents`) -> summed next-token cross-entropy over in-document targets.
+Validation = mean loss per target over whole validation documents (``ffd`` rows whatever the
+training packing, so runs with different packings compare), and per modality on interleaved
+shards. The data position (epoch, step) makes resume exact.
 
 Example:
     >>> # last = run_pretrain(build_config(PretrainConfig, config_file="configs/tiny.yaml"))
@@ -21,17 +25,18 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from slamlm.data.documents import PackedDocuments, packed_rows
 from slamlm.data.shards import TokenShard
 from slamlm.data.windows import (
     IGNORE,
     DataPosition,
     MicroBatch,
-    PackedWindows,
+    Rows,
     WindowSampler,
     eval_batches,
 )
+from slamlm.interleave.model import modality_totals
 from slamlm.model import SpeechLM, load_checkpoint, named_shape
-from slamlm.model.interleaved import modality_totals
 from slamlm.train.config import PretrainConfig, accumulation, micro_size
 from slamlm.train.distributed import DistInfo, all_reduce_sum
 from slamlm.train.loop import fit
@@ -39,32 +44,35 @@ from slamlm.train.objective import StepBatch
 
 log = logging.getLogger(__name__)
 
-# target token kind (slamlm.data.interleave.token_modality) -> validation metric name
+# target token kind (slamlm.interleave.spans.token_modality) -> validation metric name
 VAL_KINDS = {"unit": "val_loss_speech", "text": "val_loss_text", "marker": "val_loss_markers"}
 
 
 class PretrainObjective:
-    """Next-token prediction on packed windows (see the module docstring)."""
+    """Next-token prediction on packed rows (see the module docstring)."""
 
     name = "train"
 
     def __init__(self, cfg: PretrainConfig):
         self.cfg = cfg
         self.sampler: WindowSampler | None = None
-        self.val_data: PackedWindows | None = None
+        self.val_data: Rows | None = None
         self.info: DistInfo | None = None
 
     def build(self, info: DistInfo, resume: Path | None) -> tuple[nn.Module, dict[str, Any]]:
         cfg, t = self.cfg, self.cfg.train
         self.info = info
+        packing = cfg.data.packing
         train_shard = TokenShard.open(cfg.data.tokens, "train")
-        self.val_data = PackedWindows(TokenShard.open(cfg.data.tokens, "val"), cfg.data.context,
-                                      pad_last=True)
+        self.val_data = PackedDocuments(TokenShard.open(cfg.data.tokens, "val"),
+                                        cfg.data.context, "ffd", seed=0)
         self.micro = micro_size(t, info.world)
-        self.sampler = WindowSampler(PackedWindows(train_shard, cfg.data.context), self.micro,
-                                     accumulation(t, info.world), seed=t.seed, rank=info.rank,
-                                     world=info.world)
-        log.info("%d windows of %d tokens per epoch", len(self.sampler.data), cfg.data.context)
+        rows = packed_rows(train_shard, cfg.data.context, packing, seed=t.seed)
+        self.sampler = WindowSampler(rows, self.micro, accumulation(t, info.world), seed=t.seed,
+                                     rank=info.rank, world=info.world)
+        pad = f", {rows.padding_fraction():.1%} padding" if isinstance(rows, PackedDocuments) else ""
+        log.info("%d rows of %d tokens per epoch (%s packing%s)", len(rows), cfg.data.context,
+                 packing, pad)
         return _build_model(cfg, train_shard, resume, info)
 
     def max_steps(self, configured: int) -> int:
@@ -102,7 +110,7 @@ def _loss(wrapped: nn.Module, mb: MicroBatch, device: torch.device) -> torch.Ten
     A native SpeechLM computes the loss inside its forward (``targets=``), so a compiled model
     has forward + loss in one graph. Inputs are made contiguous: ``PackedWindows.batch`` gives
     row-strided views (T+1), and a compiled graph guards on strides, so any other producer
-    (padded eval rows) would recompile.
+    (document rows, padded eval rows) would recompile.
     """
     x, y, d = _on_device(mb, device)  # (B, T); y: IGNORE masked
     if _loss_in_forward(wrapped):
@@ -136,9 +144,9 @@ def _full_rows(mb: MicroBatch, rows: int) -> MicroBatch:
 
 
 @torch.no_grad()
-def evaluate(wrapped: nn.Module, data: PackedWindows, micro_batch: int, eval_windows: int,
+def evaluate(wrapped: nn.Module, data: Rows, micro_batch: int, eval_windows: int,
              info: DistInfo, amp: torch.dtype | None = None) -> dict[str, float]:
-    """Mean loss per in-document target over (the first ``eval_windows``) validation windows.
+    """Mean loss per in-document target over (the first ``eval_windows``) validation rows.
 
     Returns ``{"val_loss": ...}``; on interleaved shards (``<split>_modality.npy``) also
     ``val_loss_speech`` / ``val_loss_text`` / ``val_loss_markers`` (by target token kind).

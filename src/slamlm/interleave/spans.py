@@ -4,7 +4,7 @@ Pure functions, no I/O. The pieces, in the order a packer uses them:
 
 1. :func:`word_unit_spans` maps each aligned word to a range of *deduplicated* unit indices.
 2. :func:`choose_spans` cuts the word sequence into alternating text / speech spans
-   (Poisson span lengths, speech with probability ``p_speech``).
+   (Poisson span lengths; at least ``ceil(p_speech * n)`` of the ``n`` words are speech).
 3. :func:`interleave` writes the token stream: ``<text>`` + text-LM tokens for text spans,
    ``<speech>`` + unit tokens for speech spans, like the peer's
    ``"<text> the cat<speech><Un12><Un44>...<text> on the mat"``.
@@ -120,30 +120,35 @@ def choose_spans(
 ) -> list[tuple[int, int, Modality]]:
     """Cut ``n_words`` words into alternating text/speech spans ``(start, end, modality)``.
 
-    Span lengths are Poisson(``mean_words``) with a minimum of 1 word; each drawn span is
-    speech with probability ``p_speech``, else text. Adjacent draws of the same modality are
-    merged, so the result strictly alternates (every span boundary is a modality switch) and
-    the expected share of speech words stays ``p_speech``. ``p_speech=1`` gives one speech
-    span, ``p_speech=0`` one text span.
+    At least ``ceil(p_speech * n_words)`` words are speech, as in the peer toolkit
+    (slamkit's ``select_spans_poisson``, ``interleave_span: 10``, ``interleave_prob: 0.3``):
+    speech spans of Poisson(``mean_words``) words (at least 1) are laid at random starts
+    among the words still text, each running on over text words until it has its length, hits
+    a speech word or the end, until the quota is met (the last span may overshoot it, so the
+    speech share is a little above ``p_speech``). The rest is text; touching speech spans
+    merge, so the result strictly alternates. ``p_speech=1`` gives one speech span,
+    ``p_speech=0`` one text span.
 
     Example:
         >>> choose_spans(25, np.random.default_rng(0), p_speech=0.0)
         [(0, 25, 'text')]
+        >>> spans = choose_spans(25, np.random.default_rng(0))
+        >>> sum(e - s for s, e, m in spans if m == "speech") >= 8  # ceil(0.3 * 25)
+        True
     """
     if not 0.0 <= p_speech <= 1.0:
         raise ValueError(f"p_speech must be in [0, 1], got {p_speech}")
-    spans: list[tuple[int, int, Modality]] = []
-    pos = 0
-    while pos < n_words:
+    speech = np.zeros(n_words, dtype=bool)
+    quota = math.ceil(p_speech * n_words)  # as the peer computes it (float product)
+    while speech.sum() < quota:
+        text_words = np.flatnonzero(~speech)
+        start = int(text_words[rng.integers(text_words.size)])
         length = max(1, int(rng.poisson(mean_words)))
-        end = min(n_words, pos + length)
-        mod: Modality = SPEECH if rng.random() < p_speech else TEXT
-        if spans and spans[-1][2] == mod:
-            spans[-1] = (spans[-1][0], end, mod)
-        else:
-            spans.append((pos, end, mod))
-        pos = end
-    return spans
+        stop = start + int(np.argmax(np.r_[speech[start:start + length], True]))
+        speech[start:stop] = True  # stop > start: the start word is text
+    bounds = np.flatnonzero(np.diff(speech.astype(np.int8))) + 1
+    edges = [0, *bounds.tolist(), n_words] if n_words else []
+    return [(a, b, SPEECH if speech[a] else TEXT) for a, b in zip(edges, edges[1:])]
 
 
 def interleave(

@@ -187,7 +187,7 @@ def per_modality_loss(logits: torch.Tensor, targets: torch.Tensor, vocab: UnitVo
     """
     import torch.nn.functional as F
 
-    from slamlm.data.interleave import token_modality
+    from slamlm.interleave.spans import token_modality
 
     y = targets.reshape(-1)
     nll = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y,
@@ -228,17 +228,19 @@ def modality_totals(model: torch.nn.Module, batches: Any, vocab: UnitVocab,
 @torch.no_grad()
 def evaluate_modalities(model: torch.nn.Module, tokens: str | Path, split: str = "val",
                         context: int = 1024, micro_batch: int = 8,
-                        max_windows: int | None = None) -> dict[str, float]:
+                        max_windows: int | None = None, packing: str = "ffd"
+                        ) -> dict[str, float]:
     """Per-modality validation loss of a model on packed (interleaved) token shards.
 
-    Token-weighted means over all windows (``max_windows`` caps the count):
-    ``{"unit": ..., "n_unit": ..., "text": ..., "all": ..., ...}``.
+    Token-weighted means over all rows (``max_windows`` caps the count); rows as training's
+    validation builds them (whole documents, ``ffd``), or ``packing="windows"``.
     """
+    from slamlm.data.documents import packed_rows
     from slamlm.data.shards import TokenShard
-    from slamlm.data.windows import PackedWindows, eval_batches
+    from slamlm.data.windows import eval_batches
 
     shard = TokenShard.open(tokens, split)
-    data = PackedWindows(shard, context, pad_last=True)
+    data = packed_rows(shard, context, packing, seed=0, pad_last=True)
     dev = next(model.parameters()).device
     model.eval()
     sums = modality_totals(model, eval_batches(data, micro_batch, 0, 1, max_windows),

@@ -2,9 +2,12 @@
 word-aligned transcripts (a synth manifest) joined with units by ``id``.
 
 Each utterance becomes one document of one kind, drawn with the ``mix`` ratios from a random
-generator seeded by ``(seed, id)`` (stable across re-runs and input order):
+generator seeded by ``(seed, id)`` (stable across re-runs and input order). The default mix
+is the peer's (slamkit ``config/train_inter_scale.yaml`` ``train_ratios``, chosen there so
+that the kinds' token counts match): text 0.202, interleaved 0.543, speech 0.254.
 
-- ``interleaved``: alternating ``<text>``/``<speech>`` spans (:mod:`slamlm.data.interleave`),
+- ``interleaved``: alternating ``<text>``/``<speech>`` spans (:mod:`slamlm.interleave.spans`;
+  at least ``ceil(p_speech * n)`` of the ``n`` words are speech, ``p_speech`` 0.3 as slamkit),
 - ``speech``: ``<speech>`` + units, ``text``: ``<text>`` + text tokens.
 
 Documents are ``[bos] ... [eos]`` and go to the same shard format as ``slam pack``
@@ -14,7 +17,7 @@ Documents are ``[bos] ... [eos]`` and go to the same shard format as ``slam pack
 
 Example:
     $ slam pack-interleaved run/units --manifest run/synth/words.jsonl --init run/init \\
-        --out run/tokens_il --mix interleaved=0.6,speech=0.2,text=0.2
+        --out run/tokens_il --mix text=0.2,interleaved=0.55,speech=0.25
 """
 
 from __future__ import annotations
@@ -30,7 +33,9 @@ from typing import Any
 import numpy as np
 
 from slamlm.config import ConfigError, dump_config, to_dict
-from slamlm.data.interleave import (
+from slamlm.data.pack import find_units_files, id_hash, is_val, split_long, units_hash
+from slamlm.data.shards import FORMAT_VERSION, ShardWriter, read_index, shard_dtype
+from slamlm.interleave.spans import (
     choose_spans,
     interleave,
     speech_only,
@@ -39,14 +44,14 @@ from slamlm.data.interleave import (
     word_text,
     word_unit_spans,
 )
-from slamlm.data.pack import find_units_files, id_hash, is_val, split_long, units_hash
-from slamlm.data.shards import FORMAT_VERSION, ShardWriter, read_index, shard_dtype
 from slamlm.io import FailureLog, atomic_dir, atomic_write_json, read_jsonl
 from slamlm.vocab import UnitVocab
 
 log = logging.getLogger(__name__)
 
 MODALITIES = ("speech", "text", "interleaved")  # code = position
+# slamkit config/train_inter_scale.yaml train_ratios (text only, interleaved, speech only)
+DEFAULT_MIX = "text=0.2023584112,interleaved=0.5433262899,speech=0.2543152989"
 
 
 @dataclass(frozen=True)
@@ -63,9 +68,9 @@ class InterleavePackConfig:
     init: str = ""
     tokenizer: str = ""
     n_units: int = 500
-    mix: str = "interleaved=0.6,speech=0.2,text=0.2"
-    mean_words: float = 10.0
-    p_speech: float = 0.3
+    mix: str = DEFAULT_MIX
+    mean_words: float = 10.0  # Poisson mean of a speech span, in words (slamkit interleave_span)
+    p_speech: float = 0.3  # at least ceil(p_speech * n) speech words (slamkit interleave_prob)
     frame_rate: float = 25.0
     val_fraction: float = 0.02
     context: int = 1024
@@ -140,8 +145,8 @@ def load_text_side(cfg: InterleavePackConfig) -> tuple[Callable[[str], list[int]
     from transformers import AutoTokenizer
 
     if cfg.init:
+        from slamlm.interleave.model import load_text_tokenizer
         from slamlm.model.checkpoint import read_meta
-        from slamlm.model.interleaved import load_text_tokenizer
 
         vocab = UnitVocab.from_dict(read_meta(cfg.init)["vocab"])
         tok = load_text_tokenizer(cfg.init)
