@@ -248,3 +248,22 @@ def test_generic_family_of_ours_round_trips_and_scores_alike(tmp_path):
     mine = np.array([[r["logp_pos_mean"], r["logp_neg_mean"]] for r in records]).ravel()
     np.testing.assert_allclose(slamkit_loglik(load_like_slamkit(tmp_path / "sk"), units), mine,
                                atol=1e-4)
+
+
+def test_pretraining_refuses_tokens_in_another_layout(tmp_path):
+    """A slamkit model (unit u at u + 2) on our packed tokens (u + 3) is refused by layout,
+    even when the sizes agree (packing with one unit fewer gives the same 502 rows)."""
+    from slamlm.data import PackConfig, run_pack
+    from slamlm.data.synthetic import write_synthetic_units
+    from slamlm.train import PretrainConfig, run_pretrain
+
+    write_slamkit_ckpt(tmp_path / "sk")
+    write_synthetic_units(tmp_path / "units", 30, k=N_UNITS - 1, mean_len=20, seed=0)
+    tokens = run_pack(PackConfig(units=tmp_path / "units", out=tmp_path / "tok",
+                                 n_units=N_UNITS - 1, context=32, val_fraction=0.2))
+    cfg = build_config(PretrainConfig, base={
+        "out": str(tmp_path / "run"), "device": "cpu", "model": {"init": str(tmp_path / "sk")},
+        "data": {"tokens": str(tokens), "context": 32},
+        "train": {"batch_size": 2, "micro_batch": 2, "max_steps": 1, "budget": None}})
+    with pytest.raises(ValueError, match=r"token layout .* differs .*slam init <that folder>"):
+        run_pretrain(cfg)

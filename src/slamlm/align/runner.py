@@ -34,7 +34,7 @@ from slamlm.align.reference import checkpoint_hash, compute_logps, pack_pairs, r
 from slamlm.config import ConfigError, replace_nested
 from slamlm.device import resolve_device
 from slamlm.io import FailureLog, atomic_write_json, atomic_write_text
-from slamlm.model.checkpoint import load_checkpoint, read_meta
+from slamlm.model.checkpoint import load_checkpoint, read_meta, resolve_checkpoint
 from slamlm.train.config import (
     DistConfig,
     OptimConfig,
@@ -218,7 +218,7 @@ class DPOObjective:
         self.train, self.held = split_heldout(pairs, cfg.heldout_fraction, seed=cfg.train.seed)
         if not self.train:
             raise ValueError(f"{cfg.data}: no training pairs left after the held-out split")
-        ref_dir = Path(cfg.reference or cfg.checkpoint)
+        ref_dir = resolve_checkpoint(cfg.reference or cfg.checkpoint)  # a hub id too
         ref_model, _ = load_checkpoint(ref_dir, device=dev)
         ref_hash, ref = checkpoint_hash(ref_dir), {}
         amp = autocast_dtype(cfg.train.precision, dev)

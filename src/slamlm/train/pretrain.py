@@ -41,6 +41,7 @@ from slamlm.train.config import PretrainConfig, accumulation, micro_size
 from slamlm.train.distributed import DistInfo, all_reduce_sum
 from slamlm.train.loop import fit
 from slamlm.train.objective import StepBatch
+from slamlm.vocab import UnitVocab
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +198,7 @@ def _build_model(cfg: PretrainConfig, shard: TokenShard, resume: Path | None, in
         raise ValueError(
             f"{cfg.data.tokens}: tokens use a vocabulary of {shard.vocab.size} but the model has "
             f"{model.config.vocab_size} rows: pack with the model's n_units or re-run slam init")
+    _check_layout(shard.vocab, meta.get("vocab"), cfg.data.tokens, src)
     impl = cfg.model.attn_impl if cfg.model.attn_impl != "auto" else (
         "flex" if info.device.type == "cuda" else "sdpa")
     if hasattr(model, "set_attn_impl"):
@@ -204,3 +206,22 @@ def _build_model(cfg: PretrainConfig, shard: TokenShard, resume: Path | None, in
     meta = {k: v for k, v in meta.items() if k != "model"}
     meta.setdefault("vocab", shard.vocab.to_dict())
     return model.train(), meta
+
+
+def _check_layout(tokens_vocab: UnitVocab, model_vocab: dict[str, Any] | None, tokens: Any,
+                  src: Path | None) -> None:
+    """Refuse tokens whose ids mean other things to the model (sizes alone can agree while
+    every unit is shifted: slamkit's layout puts unit u at u + 2, ours at u + 3)."""
+    if not model_vocab:
+        return
+    mv = UnitVocab.from_dict(model_vocab)
+    mine = (tokens_vocab.n_units, tokens_vocab.unit_offset, tokens_vocab.bos_id,
+            tokens_vocab.eos_id, tokens_vocab.n_text)
+    theirs = (mv.n_units, mv.unit_offset, mv.bos_id, mv.eos_id, mv.n_text)
+    if mine != theirs:
+        hint = (" (a slamkit checkpoint: convert it first with `slam init <that folder>`)"
+                if mv.unit_offset != tokens_vocab.unit_offset else
+                f" (pack with --n-units {mv.n_units})")
+        raise ValueError(
+            f"{tokens}: token layout (n_units, unit offset, bos, eos, n_text) = {mine} differs "
+            f"from the model's {theirs} in {src}{hint}")
