@@ -35,6 +35,7 @@ def test_paper_recipe_values():
     assert (s.warmup, s.warmup_steps, s.decay, s.max_steps, s.budget) == (
         0.01, 100, "cosine", 17625, None)  # the paper's "24 h" is 17 625 steps
     assert (t.batch_size, t.precision, cfg.data.context) == (128, "bf16", 1024)
+    assert cfg.data.packing == "doc_per_row"  # one whole document per row, as slamkit
     scaled = build_config(PretrainConfig, config_file=CONFIGS / "slam_scaled.yaml")
     assert (scaled.optim.lr, scaled.optim.clip, scaled.train.batch_size,
             scaled.schedule.budget, scaled.schedule.warmup_steps) == (1e-3, 0.5, 128, "48h", 100)
