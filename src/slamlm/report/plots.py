@@ -67,6 +67,18 @@ def _svg_text(fig, uid: str, width: int, height: int, title: str) -> str:  # noq
     return re.sub(r'<g id="(series-[^"]+)">', r'<g id="\1" class="series">', svg)
 
 
+def _placeholder(title: str, width: int, height: int) -> str:
+    """What the report shows where a plot would be when matplotlib is not installed."""
+    import html
+
+    t = html.escape(title)
+    return (f'<svg class="plot" xmlns="http://www.w3.org/2000/svg" width="{width}" '
+            f'height="{height}" role="img" aria-label="{t}"><rect width="100%" height="100%" '
+            f'fill="#fafafa" stroke="#ccc"/><text x="50%" y="45%" text-anchor="middle">{t}</text>'
+            f'<text x="50%" y="55%" text-anchor="middle" fill="#888" font-size="12">install '
+            f"matplotlib to draw this plot: pip install 'slamlm[report]'</text></svg>")
+
+
 def line_plot_svg(series: Series, title: str = "", xlabel: str = "", ylabel: str = "",
                   width: int = 520, height: int = 320, hlines: Mapping[str, float] | None = None,
                   integer_x: bool | None = None) -> str:
@@ -76,8 +88,10 @@ def line_plot_svg(series: Series, title: str = "", xlabel: str = "", ylabel: str
     ``hlines`` are dashed reference lines ({label: y}); ``integer_x`` (default: when the
     x label is "step") keeps x ticks on whole numbers.
     """
-    from matplotlib.ticker import MaxNLocator
-
+    try:
+        from matplotlib.ticker import MaxNLocator
+    except ImportError:
+        return _placeholder(title, width, height)
     pts = {k: v for k, (xs, ys) in series.items() if (v := _finite_points(xs, ys))}
     uid = hashlib.sha1(f"{title}|{sorted(series)}".encode()).hexdigest()[:8]
     fig = _figure(width, height)
@@ -96,6 +110,7 @@ def line_plot_svg(series: Series, title: str = "", xlabel: str = "", ylabel: str
     ax.grid(True, color="#eee", lw=0.8)
     if integer_x if integer_x is not None else xlabel == "step":
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.ticklabel_format(axis="y", useOffset=False)
     n = len(pts) + len(hlines or {})
     fig.legend(loc="outside lower center", ncols=min(n, 3), fontsize=8, frameon=False)
     return _svg_text(fig, uid, width, height, title)

@@ -123,7 +123,7 @@ def nonword_options(word: str, r: random.Random, pool: list[str], k: int = 8,
     return out
 
 
-def wuggy_items(n: int, seed: int = 0, k: int = 8) -> list[dict]:
+def wuggy_items(n: int, seed: int = 0, k: int = 16) -> list[dict]:
     """``n`` (word, non-word) pairs, each with up to ``k`` non-word ``options``; ids ``w00000``..."""
     lx = load_lexicon()
     pool = sorted({w for s in ("animals", "objects", "foods", "places", "adjectives", "verbs")
@@ -253,8 +253,8 @@ BENCH_PLOTS: dict[str, tuple[list[str], list[str]]] = {
 
 
 def _wrong_endings(r: random.Random, plot: str, cast, topic: bool) -> list[str]:
-    """One filled ending of every other plot's templates (sSC: same cast; tSC: another story's
-    cast, templates that name a thing or an animal)."""
+    """One filled ending of each other plot (sSC: same cast; tSC: another story's cast, an
+    ending that names a thing or an animal)."""
     lx = load_lexicon()
     if topic:
         _, cast, _ = story_parts(r, [x for x in lx["heldout_names"] if x != cast.name])
@@ -265,7 +265,7 @@ def _wrong_endings(r: random.Random, plot: str, cast, topic: bool) -> list[str]:
         tpls = BENCH_PLOTS[oplot][1]
         if topic:
             tpls = [t for t in tpls if "{obj}" in t or "{animal}" in t] or tpls
-        out += [_fill(t, cast, r) for t in tpls]
+        out.append(_fill(r.choice(tpls), cast, r))
     return out
 
 
@@ -273,7 +273,7 @@ def cloze_items(n: int, seed: int = 0, topic: bool = False) -> list[dict]:
     """Story-cloze items: ``context`` + correct ending vs wrong ending. sSC (``topic=False``):
     the wrong ending resolves another plot with the same cast; tSC: it comes from another
     story about other characters and things. ``options``: every (correct ending, wrong
-    ending) combination of the plot's endings and one filling of each other plot's ending."""
+    ending) combination of the plot's two endings and one ending of each other plot."""
     lx = load_lexicon()
     name = "tSC" if topic else "sSC"
     out = []
