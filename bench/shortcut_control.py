@@ -7,16 +7,18 @@ come out at chance (95% interval holding 50%, ``learned: false``). A benchmark t
 shuffled-units model still "passes" can be won by unit frequencies or length, so the real
 model's score there is no evidence of learning.
 
-After a finished ``slam demo --out demo_run`` (same init, same settings as the demo):
+After a finished ``slam demo --out demo_run`` (same init, same pretraining settings: the
+demo's resolved ``pretrain/config.yaml`` is reused, only the tokens and the output change):
 
     python bench/shortcut_control.py demo_run/units demo_run/control/units
-    slam pack --units demo_run/control/units --out demo_run/control/tokens --n-units 100 \\
-        --context 256 --val-fraction 0.05
-    slam pretrain --init demo_run/init --tokens demo_run/control/tokens \\
-        --out demo_run/control/pretrain --budget 5m          # the demo's pretraining flags
-    slam eval demo_run/control/pretrain/ckpt/step_XXXXXXXX --out demo_run/control/eval \\
-        --bench swuggy=demo_run/synth/bench/lexical --bench sblimp=demo_run/synth/bench/syntactic \\
-        --bench ssc=demo_run/synth/bench/sSC --bench tsc=demo_run/synth/bench/tSC \\
+    slam pack demo_run/control/units --out demo_run/control/tokens --n-units 100 \
+        --context 256 --val-fraction 0.05                    # as the demo packs
+    slam pretrain --config demo_run/pretrain/config.yaml \
+        --tokens demo_run/control/tokens --out demo_run/control/pretrain
+    slam eval $(ls -d demo_run/control/pretrain/ckpt/step_* | tail -1) \
+        --out demo_run/control/eval --cache demo_run/eval/cache \
+        --bench swuggy=demo_run/synth/bench/lexical --bench sblimp=demo_run/synth/bench/syntactic \
+        --bench ssc=demo_run/synth/bench/sSC --bench tsc=demo_run/synth/bench/tSC \
         --bench salmon=demo_run/synth/bench/salmon
     python bench/shortcut_control.py --check demo_run/control/eval/results.json
 

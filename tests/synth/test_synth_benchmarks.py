@@ -121,3 +121,18 @@ def test_lexical_gold_has_espeak_phones(bench):
         assert int(r["length"]) == len(r["phones"].split()) > 0
         if c == "1":  # a non-word with as many phones as its word (the options allow it here)
             assert r["length"] == by[(i, v, "0")]["length"], (r["word"], by[(i, v, "0")]["word"])
+
+
+def test_rerun_with_same_settings_does_nothing(tmp_path):
+    from slamlm.synth.benchmarks import BenchConfig, is_done, run_benchmarks
+
+    cfg = BenchConfig(out=str(tmp_path / "b"), n=2, workers=1, benchmarks=("sSC",))
+    run_benchmarks(cfg)
+    f = tmp_path / "b/sSC/0_correct.wav"
+    mtime = f.stat().st_mtime_ns
+    assert is_done(cfg) and run_benchmarks(cfg) == tmp_path / "b"
+    assert f.stat().st_mtime_ns == mtime  # not rebuilt, so the eval unit cache stays valid
+    more = BenchConfig(out=cfg.out, n=3, workers=2, benchmarks=("sSC",))
+    assert not is_done(more)  # other settings (not the worker count): rebuilt
+    run_benchmarks(more)
+    assert (tmp_path / "b/sSC/2_correct.wav").is_file()

@@ -8,6 +8,7 @@
     salmon/{speaker,gender}_consistency/sample_<i>_<0|1>.wav   1 switches voice mid-utterance
     texts.jsonl                         every utterance: bench, id, path, text, voice, correct
                                         (+ words [[word, start_s, end_s], ...] for sSC/tSC)
+    done.json                           version + settings: a re-run with them does nothing
     length_match.jsonl                  per item: bench, id, voiced seconds of the positive and
                                         the negative per voice (pos_s, neg_s), gap_s, options
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 import random
 import re
@@ -216,12 +218,36 @@ def _all_jobs(cfg: BenchConfig, tmp: Path, meas: Measurer) -> dict[str, Any]:
     return got
 
 
+# Bump when item design or matching changes what a config produces (a re-run then rebuilds).
+BENCH_VERSION = 2
+
+
+def _done_marker(cfg: BenchConfig) -> dict[str, Any]:
+    from slamlm.config import to_dict
+
+    return {"version": BENCH_VERSION, "config": {k: v for k, v in to_dict(cfg).items()
+                                                 if k not in ("out", "workers")}}
+
+
+def is_done(cfg: BenchConfig) -> bool:
+    """True when ``cfg.out`` holds benchmarks made with these settings by this version."""
+    marker = Path(cfg.out) / "done.json"
+    try:
+        return json.loads(marker.read_text()) == json.loads(json.dumps(_done_marker(cfg)))
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
 def run_benchmarks(cfg: BenchConfig) -> Path:
-    """Write all benchmark folders under ``cfg.out`` (rebuilt in a temp dir, then renamed)."""
+    """Write all benchmark folders under ``cfg.out`` (rebuilt in a temp dir, then renamed);
+    a finished folder with the same settings (``done.json``) is left as it is."""
     from slamlm.config import dump_config
-    from slamlm.io import FailureLog, atomic_dir, write_jsonl
+    from slamlm.io import FailureLog, atomic_dir, atomic_write_json, write_jsonl
 
     out = Path(cfg.out)
+    if is_done(cfg):
+        log.info("benchmarks: %s is complete for these settings; nothing to do", out)
+        return out
     with atomic_dir(out) as tmp:
         with Measurer(cfg.backend, cfg.workers) as meas:
             got = _all_jobs(cfg, tmp, meas)
@@ -244,5 +270,6 @@ def run_benchmarks(cfg: BenchConfig) -> Path:
         if got["matched"]:
             write_jsonl(tmp / "length_match.jsonl", got["matched"])
         dump_config(cfg, tmp / "config.yaml")
+        atomic_write_json(tmp / "done.json", _done_marker(cfg))
     log.info("benchmarks: wrote %s (%d utterances)", out, len(texts))
     return out

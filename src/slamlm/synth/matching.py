@@ -238,15 +238,19 @@ def match_items(items: list[dict], voices: list[list[Voice]], meas: Measurer, ke
 
 
 def match_rates(reqs: list[tuple[str, Voice, Voice]], meas: Measurer,
-                step: int = 4) -> list[Voice]:
+                step: int = 0) -> list[Voice]:
     """For each (text, target voice, voice): ``voice`` at the rate that speaks ``text`` in the
-    duration the target voice takes (SALMon: the other speaker's half lasts as long)."""
+    duration the target voice takes (SALMon: the other speaker's half lasts as long).
+
+    The rate is guessed from one measurement (duration ~ 1 / rate) and kept if it beats the
+    voice's own rate; ``step > 0`` also tries the guess +- ``step`` words per minute."""
     meas.measure([(t, a), (t, b)] for t, a, b in reqs)
     guesses = []
     for t, a, b in reqs:
         r0 = int(round(b.rate * meas.seconds(t, b) / max(meas.seconds(t, a), 1e-3)))
         r0 = min(max(r0, 80), 450)
-        guesses.append([Voice(b.name, r, b.pitch) for r in sorted({b.rate, r0 - step, r0, r0 + step})])
+        rates = {b.rate, r0 - step, r0, r0 + step} if step else {b.rate, r0}
+        guesses.append([Voice(b.name, r, b.pitch) for r in sorted(rates)])
     meas.measure([(t, v) for v in vs] for (t, _, _), vs in zip(reqs, guesses))
     return [min(vs, key=lambda v, t=t, a=a: (abs(meas.seconds(t, v) - meas.seconds(t, a)),
                                               abs(v.rate - a.rate)))
