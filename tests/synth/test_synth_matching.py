@@ -54,7 +54,7 @@ def test_nonwords_keep_syllable_positions():
 def test_minimal_pairs_come_in_both_directions():
     longer_bad = shorter_bad = 0
     for it in blimp_items(120, seed=3):
-        assert len(it["options"]) == 6 and it["options"][0][:2] == [it["good"], it["bad"]]
+        assert len(it["options"]) == 8 and it["options"][0][:2] == [it["good"], it["bad"]]
         for good, bad, extra in it["options"]:
             assert good != bad and extra["subtype"]
             longer_bad += len(bad) > len(good)

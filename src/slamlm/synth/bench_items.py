@@ -204,7 +204,7 @@ BLIMP_TYPES = ("subject_verb_agreement", "determiner_noun_agreement", "argument_
                "word_order", "anaphor_agreement", "morphology")
 
 
-def blimp_items(n: int, seed: int = 0, k: int = 6) -> list[dict]:
+def blimp_items(n: int, seed: int = 0, k: int = 8) -> list[dict]:
     """``n`` grammatical/ungrammatical sentence pairs across :data:`BLIMP_TYPES`, each with
     ``k`` options of the same phenomenon (other names, words and directions)."""
     out = []
