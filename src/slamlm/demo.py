@@ -57,6 +57,7 @@ class DemoConfig:
     prompt_seconds: float = 3.0
     max_new_tokens: int = 100
     transcribe: bool = True  # transcribe prompts/generations offline (pocketsphinx) for the report
+    genppl: bool = False  # GenPPL of the transcripts under SmolLM2 (~2 min once to convert it)
     report_screenshot: bool = True  # report.png via headless Chromium, when installed
 
 
@@ -218,12 +219,14 @@ def _generate(cfg: DemoConfig, out: Path, ckpt: Path, bench: Path, steps: Steps)
         sampling=SamplingConfig(max_new_tokens=cfg.max_new_tokens, seed=cfg.seed))),
         f"{len(prompts)} held-out {cfg.prompt_seconds:.0f} s prompts, mel-inverse vocoder"))
     if cfg.transcribe:
-        steps.run("transcribe", lambda: _transcribe(gen, cfg.prompt_seconds), "pocketsphinx (offline ASR)")
+        steps.run("transcribe", lambda: _transcribe(gen, cfg.prompt_seconds, cfg.genppl),
+                  "pocketsphinx (offline ASR)" + (" + GenPPL under SmolLM2" if cfg.genppl else ""))
     return gen
 
 
-def _transcribe(gen: Path, seconds: float) -> Path:
-    """Add prompt clips and prompt/continuation transcripts (pocketsphinx) to generations.jsonl."""
+def _transcribe(gen: Path, seconds: float, genppl: bool = False) -> Path:
+    """Add prompt clips and prompt/continuation transcripts (pocketsphinx) to generations.jsonl;
+    with ``genppl``, also the transcripts' GenPPL under SmolLM2 (in transcripts.json)."""
     from slamlm.audio import load_audio, save_audio
     from slamlm.eval.asr import load_asr
     from slamlm.eval.genmetrics import corpus_auto_bleu
@@ -247,7 +250,15 @@ def _transcribe(gen: Path, seconds: float) -> Path:
     for r, t in zip(records, texts):
         r["transcript"] = t
     write_jsonl(gen / "generations.jsonl", records)
-    atomic_write_json(gen / "transcripts.json", {"auto_bleu": corpus_auto_bleu(texts), "asr": asr.name})
+    summary = {"auto_bleu": corpus_auto_bleu(texts), "asr": asr.name}
+    if genppl:
+        from slamlm.eval.genmetrics import load_text_lm, perplexity
+
+        try:
+            summary.update(perplexity(load_text_lm("smollm2"), texts), lm="SmolLM2-135M")
+        except (FileNotFoundError, RuntimeError) as e:
+            log.warning("GenPPL not computed: %s", e)
+    atomic_write_json(gen / "transcripts.json", summary)
     return gen
 
 
@@ -301,11 +312,19 @@ def _print_summary(out: Path, minutes: float, note: str) -> None:
         if res.is_file():
             body = json.loads(res.read_text())
             body = body.get("benchmarks", body)
-            scores = ", ".join(f"{b} {100 * d['accuracy']:.1f}%" for b, d in body.items()
-                               if isinstance(d, dict) and "accuracy" in d)
-            lines.append(f"eval {name}: {scores} (chance 50%)")
+            scores = ", ".join(_score_text(b, d) for b, d in body.items()
+                               if isinstance(d, dict) and d.get("accuracy") is not None)
+            lines.append(f"eval {name}: {scores} (chance 50%; * = learned: 95% interval above "
+                         f"chance and above the length-only baselines)")
     lines.append(f"report: {out / 'report.html'}")
     print("\n".join(lines))
+
+
+def _score_text(name: str, d: dict[str, Any]) -> str:
+    """``swuggy 61.0% [54.1, 67.5]*`` (the star: learned)."""
+    ci = d.get("ci95")
+    span = f" [{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]" if ci else ""
+    return f"{name} {100 * d['accuracy']:.1f}%{span}{'*' if d.get('learned') else ''}"
 
 
 COMMAND = Command("demo", "the whole recipe on a tiny built-in corpus, offline (CPU ok)",

@@ -93,6 +93,10 @@ def test_zr2021_eval_matches_hand_computation(zr_root, ckpt, tmp_path, monkeypat
         for v in ("mean", "sum"):
             assert r[f"accuracy_{v}"] == pytest.approx(hand[v])
         assert r["accuracy"] == r["accuracy_mean"]
+        assert r["ci95"] == r["ci95_mean"] and r["ci95"][0] <= r["accuracy"] <= r["ci95"][1]
+        assert r["length_shorter"] + r["length_longer"] == pytest.approx(1.0)
+        assert r["n_length_pairs"] == 6 and r["learned"] in (True, False)
+    assert res["ci_method"] == "wilson" and "learned" in res["definitions"]
     assert set(res["benchmarks"]["swuggy"]["breakdown"]["frequency_band"]) == {"oov", "6-20", ">100"}
     recs = [json.loads(line) for line in (tmp_path / "out/sblimp_pairs.jsonl").read_text().splitlines()]
     assert len(recs) == 6

@@ -88,3 +88,51 @@ def test_cli_preferences(tmp_path):
     mtime = (out / recs[0]["chosen_path"]).stat().st_mtime_ns
     assert main(["-q", "synth", "preferences", "--n", "3", "--out", str(out), "--workers", "1"]) == 0
     assert (out / recs[0]["chosen_path"]).stat().st_mtime_ns == mtime  # resumed, not redone
+
+
+def test_pairs_are_length_matched(bench):
+    recs = list(read_jsonl(bench / "length_match.jsonl"))
+    assert Counter(r["bench"] for r in recs) == {"lexical": 4, "syntactic": 4, "sSC": 4, "tSC": 4,
+                                                 "salmon": 8}
+    for r in recs:
+        assert len(r["pos_s"]) == len(r["neg_s"]) == 1
+        assert r.get("options", 1) >= 1 and (r["bench"] != "salmon" or r["rate"] > 0)
+        # the best of several options: far closer than the spread of the options themselves
+        limit = 0.25 if r["bench"] in ("sSC", "tSC") else 0.12
+        assert abs(r["gap_s"]) <= limit, r
+    # the measured durations are those of the files (same voice, rate, deterministic engine)
+    from slamlm.audio import load_audio
+    from slamlm.synth.matching import speech_seconds
+
+    rows = list(csv.DictReader(open(bench / "lexical/dev/gold.csv", newline="")))
+    for r in recs:
+        if r["bench"] != "lexical":
+            continue
+        first = next(x["voice"] for x in rows if x["id"] == r["id"])
+        files = {x["correct"]: x["filename"] for x in rows if x["id"] == r["id"] and x["voice"] == first}
+        secs = [speech_seconds(load_audio(bench / "lexical/dev" / f"{files[c]}.wav")) for c in "10"]
+        assert secs == pytest.approx([r["pos_s"][0], r["neg_s"][0]], abs=0.011)
+
+
+def test_lexical_gold_has_espeak_phones(bench):
+    rows = list(csv.DictReader(open(bench / "lexical/dev/gold.csv", newline="")))
+    by = {(r["id"], r["voice"], r["correct"]): r for r in rows}
+    for (i, v, c), r in by.items():
+        assert int(r["length"]) == len(r["phones"].split()) > 0
+        if c == "1":  # a non-word with as many phones as its word (the options allow it here)
+            assert r["length"] == by[(i, v, "0")]["length"], (r["word"], by[(i, v, "0")]["word"])
+
+
+def test_rerun_with_same_settings_does_nothing(tmp_path):
+    from slamlm.synth.benchmarks import BenchConfig, is_done, run_benchmarks
+
+    cfg = BenchConfig(out=str(tmp_path / "b"), n=2, workers=1, benchmarks=("sSC",))
+    run_benchmarks(cfg)
+    f = tmp_path / "b/sSC/0_correct.wav"
+    mtime = f.stat().st_mtime_ns
+    assert is_done(cfg) and run_benchmarks(cfg) == tmp_path / "b"
+    assert f.stat().st_mtime_ns == mtime  # not rebuilt, so the eval unit cache stays valid
+    more = BenchConfig(out=cfg.out, n=3, workers=2, benchmarks=("sSC",))
+    assert not is_done(more)  # other settings (not the worker count): rebuilt
+    run_benchmarks(more)
+    assert (tmp_path / "b/sSC/2_correct.wav").is_file()

@@ -3,7 +3,10 @@
 Outputs (all written atomically) in ``out/``: ``<bench>_pairs.jsonl`` (one scored pair a
 line), ``results.json`` (per bench: accuracy of the mean (primary) and summed variants, pair
 counts, chance, breakdowns), ``config.yaml``, ``failures.jsonl`` (files that could not be
-encoded; their pairs are left out) and the unit cache ``cache/``. ZeroSpeech 2021 benches
+encoded; their pairs are left out) and the unit cache ``cache/``. Every accuracy comes with its
+pair and key counts and a 95% Wilson interval, beside chance and the length-only baselines
+(always pick the shorter / the longer member, in tokens), and a ``learned`` verdict; the
+rules are spelled out in ``results.json`` under ``definitions`` (see :mod:`slamlm.eval.stats`). ZeroSpeech 2021 benches
 also get the official submission files ``zr2021_submission/{lexical,syntactic}/<subset>.txt``
 (mean log-prob; ``zr2021_submission_sum/`` for the summed one), so
 ``zerospeech2021-evaluate <dataset> out/zr2021_submission --no-phonetic --no-semantic``
@@ -29,6 +32,7 @@ import numpy as np
 
 from slamlm.eval.pairs import Pair
 from slamlm.eval.score import PRIMARY, score_pairs, sequence_logprob, summarize
+from slamlm.eval.stats import CI_METHOD, DEFINITIONS
 from slamlm.eval.unitcache import dedup_units
 from slamlm.vocab import UnitVocab
 
@@ -189,7 +193,8 @@ def run_eval(cfg: EvalConfig) -> Path:
     failures = FailureLog(cfg.out / "failures.jsonl", stage="eval", strict=cfg.strict)
     units_for = _units_for_factory(meta, cfg, device, failures)
     results: dict[str, Any] = {"checkpoint": str(cfg.checkpoint), "primary": PRIMARY,
-                               "device": device, "benchmarks": {}}
+                               "device": device, "ci_method": CI_METHOD,
+                               "definitions": DEFINITIONS, "benchmarks": {}}
     taken: set[tuple[str, str, str]] = set()
     for name, bench in benches.items():
         t0 = time.perf_counter()
@@ -202,8 +207,11 @@ def run_eval(cfg: EvalConfig) -> Path:
         if bench.kind.startswith("zr2021-"):
             summary["submission"] = str(write_zr2021_files(cfg.out, name, bench, records, taken))
         results["benchmarks"][name] = summary
-        log.info("%s: %d pairs, accuracy %s (mean) / %s (sum)", name, summary["n_pairs"],
-                 _pct(summary["accuracy_mean"]), _pct(summary["accuracy_sum"]))
+        log.info("%s: %d pairs, accuracy %s %s (mean) / %s (sum); length-only %s / %s; "
+                 "learned: %s", name, summary["n_pairs"], _pct(summary["accuracy_mean"]),
+                 _ci(summary["ci95_mean"]), _pct(summary["accuracy_sum"]),
+                 _pct(summary["length_shorter"]), _pct(summary["length_longer"]),
+                 summary["learned"])
     if failures.count:
         log.warning("%d files could not be encoded: see %s", failures.count, failures.path)
     return atomic_write_json(cfg.out / "results.json", results)
@@ -213,18 +221,30 @@ def _pct(x: float | None, digits: int = 2) -> str:
     return "n/a" if x is None else f"{100 * x:.{digits}f}%"
 
 
+def _ci(ci: list[float] | None) -> str:
+    return "" if not ci else f"[{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
+
+
 def format_table(results: dict[str, Any]) -> str:
-    """A plain-text table of ``results.json`` (one row per bench)."""
-    head = f"{'bench':<12} {'kind':<18} {'pairs':>7} {'acc(mean)':>10} {'acc(sum)':>9} {'chance':>7}"
+    """A plain-text table of ``results.json`` (one row per bench, breakdowns below it)."""
+    head = (f"{'bench':<12} {'kind':<18} {'pairs':>6} {'keys':>5} {'acc(mean)':>9} "
+            f"{'95% CI':>13} {'acc(sum)':>8} {'chance':>6} {'shorter':>7} {'longer':>7} learned")
     lines = [head, "-" * len(head)]
     for name, d in results.get("benchmarks", {}).items():
-        lines.append(f"{name:<12} {d['kind']:<18} {d['n_pairs']:>7} {_pct(d['accuracy_mean']):>10}"
-                     f" {_pct(d['accuracy_sum']):>9} {_pct(d['chance'], 1):>7}")
+        lines.append(f"{name:<12} {d['kind']:<18} {d['n_pairs']:>6} {d.get('n_keys', ''):>5} "
+                     f"{_pct(d['accuracy_mean']):>9} {_ci(d.get('ci95_mean')):>13} "
+                     f"{_pct(d['accuracy_sum']):>8} {_pct(d['chance'], 1):>6} "
+                     f"{_pct(d.get('length_shorter'), 1):>7} {_pct(d.get('length_longer'), 1):>7} "
+                     f"{d.get('learned')}")
         for field_name, groups in d.get("breakdown", {}).items():
             for g, s in groups.items():
                 label = f"  {field_name}={g}"
-                lines.append(f"{label:<31.31} {s['n_pairs']:>7} "
-                             f"{_pct(s['accuracy_mean']):>10} {_pct(s['accuracy_sum']):>9}")
+                lines.append(f"{label:<31.31} {s['n_pairs']:>6} {s.get('n_keys', ''):>5} "
+                             f"{_pct(s['accuracy_mean']):>9} {_ci(s.get('ci95_mean')):>13} "
+                             f"{_pct(s['accuracy_sum']):>8}")
     lines.append(f"primary metric: accuracy({results.get('primary', PRIMARY)}), "
-                 f"length-normalised log-prob")
+                 f"length-normalised log-prob; 95% CI: "
+                 f"{results.get('ci_method', CI_METHOD)} over keys; shorter/longer: always "
+                 f"pick the member with fewer/more tokens; learned: CI above chance and "
+                 f"accuracy above both")
     return "\n".join(lines)

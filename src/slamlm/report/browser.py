@@ -24,7 +24,7 @@ window.addEventListener('load', function () {
       var r = e.getBoundingClientRect(); return r.width > 0 && r.height > 0; }).length;
   }
   document.body.setAttribute('data-render', JSON.stringify({
-    plots: shown('svg.plot'), series: document.querySelectorAll('svg.plot polyline.series').length,
+    plots: shown('svg.plot'), series: document.querySelectorAll('svg.plot .series').length,
     tables: shown('table'), audio: shown('audio'),
     audio_ok: Array.from(document.querySelectorAll('audio')).filter(function (a) {
       return a.canPlayType('audio/wav') !== ''; }).length }));

@@ -2,8 +2,12 @@
 
 It finds, anywhere under the run folder: ``metrics.jsonl`` (training / DPO curves),
 ``results.json`` (evaluation), ``generations.jsonl`` (+ wav files) and ``config.yaml`` files,
-and renders loss / learning-rate / throughput plots (inline SVG), the evaluation table beside
-chance and the paper's numbers, audio players (base64 data URIs) and the resolved configs.
+and renders loss / learning-rate / throughput plots (matplotlib, inline SVG; the loss plot
+with the loss of a uniform guess, ln of the vocabulary), the evaluation tables (every score
+with its pair count and 95% interval, beside chance, the length-only baselines and the
+paper; only learned scores in green), one line on what a run of this size can show,
+the generations (audio players, reference text beside the ASR text, GenPPL and Auto-BLEU)
+and the resolved configs.
 
 Example:
     >>> # build_report(Path("demo_run"))  -> demo_run/report.html
@@ -11,7 +15,6 @@ Example:
 
 from __future__ import annotations
 
-import base64
 import datetime as _dt
 import html
 import json
@@ -23,36 +26,25 @@ from typing import Any
 
 from slamlm.io import atomic_write_text, read_jsonl
 from slamlm.report.browser import RENDER_SCRIPT
+from slamlm.report.evaltable import LEGEND, PAPER, comparison_table, eval_section, scope_line
+from slamlm.report.evaltable import num as _num
+from slamlm.report.generations import generation_section
 from slamlm.report.plots import line_plot_svg
 
 log = logging.getLogger(__name__)
 
-# Slam (358M, one A5000, 24 h, with DPO) and peers, from the paper (REFERENCE.md), in %.
-PAPER = {
-    "sblimp": {"Slam (paper)": 58.86, "TWIST-1.3B": 57.0, "SpiritLM-7B": 58.0},
-    "ssc": {"Slam (paper)": 58.04, "TWIST-1.3B": 52.4, "SpiritLM-7B": 54.8},
-    "tsc": {"Slam (paper)": 82.04, "TWIST-1.3B": 70.6, "SpiritLM-7B": 72.9},
-}
-PAPER_GEN = {"genppl": 62.8, "auto_bleu": 3.88}
-MAX_AUDIO_BYTES = 4_000_000
+__all__ = ["PAPER", "ReportConfig", "build_report", "run_report", "show_report"]
 
 CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1120px;color:#222}
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:24px auto;max-width:1180px;color:#222}
 h1{margin-bottom:4px} h2{border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:32px}
 .meta{color:#666;font-size:13px} .plots{display:flex;flex-wrap:wrap;gap:12px}
 table{border-collapse:collapse;margin:8px 0;font-size:14px} th,td{border:1px solid #ccc;padding:4px 10px;text-align:right}
 th{background:#f4f4f4} td.l,th.l{text-align:left} .gen{border:1px solid #ddd;border-radius:6px;padding:8px 12px;margin:8px 0}
-.gen audio{width:320px;vertical-align:middle} pre{background:#f7f7f7;padding:8px;overflow:auto;font-size:12px}
-.good{color:#1a7f37;font-weight:bold}
+.gen audio{width:300px;vertical-align:middle} pre{background:#f7f7f7;padding:8px;overflow:auto;font-size:12px}
+td small{color:#555} .good{color:#1a7f37;font-weight:bold} .bad{color:#b42318;font-weight:bold}
+.scope{background:#fff8e1;border-left:4px solid #f0b400;padding:6px 10px}
 """
-
-
-def _num(v: Any) -> float | None:
-    try:
-        f = float(v)
-    except (TypeError, ValueError):
-        return None
-    return f if math.isfinite(f) else None
 
 
 def _series(rows: list[dict[str, Any]], key: str, x: str = "step") -> tuple[list[float], list[float]]:
@@ -65,34 +57,66 @@ def _series(rows: list[dict[str, Any]], key: str, x: str = "step") -> tuple[list
     return xs, ys
 
 
+def _vocab_size(folder: Path) -> int | None:
+    """Token vocabulary of the run whose metrics are in ``folder`` (a checkpoint's config.json)."""
+    from slamlm.vocab import UnitVocab
+
+    for cfg in sorted(folder.glob("**/config.json"))[:50]:
+        try:
+            meta = json.loads(cfg.read_text())
+            if meta.get("vocab"):
+                return UnitVocab.from_dict(meta["vocab"]).size
+        except (OSError, json.JSONDecodeError, TypeError, ValueError, KeyError):
+            continue
+    return None
+
+
+def _dedup_series(series: dict[str, tuple[list[float], list[float]]]
+                  ) -> dict[str, tuple[list[float], list[float]]]:
+    """Merge series that are the same numbers (DPO logs ``loss`` = ``dpo_loss``) into one."""
+    out: dict[str, tuple[list[float], list[float]]] = {}
+    for name, s in series.items():
+        twin = next((k for k, v in out.items() if v == s and s[0]), None)
+        if twin is None:
+            out[name] = s
+        else:
+            out[f"{twin} (= {name})"] = out.pop(twin)
+    return out
+
+
 def _training_section(path: Path, run_dir: Path) -> str:
     rows = list(read_jsonl(path, skip_bad=True))
     if not rows:
         return ""
     label = html.escape(str(path.parent.relative_to(run_dir)) or ".")
-    loss_keys = [k for k in ("loss", "val_loss", "dpo_loss", "reward_accuracy", "reward_margin",
-                             "heldout_reward_accuracy", "heldout_reward_margin")
-                 if any(k in r for r in rows)]
-    plots = []
-    main = {k: _series(rows, k) for k in loss_keys if k in ("loss", "val_loss", "dpo_loss")}
-    plots.append(line_plot_svg(main, title=f"loss ({label})", xlabel="step", ylabel="loss"))
-    dpo = {k: _series(rows, k) for k in ("reward_accuracy", "reward_margin",
-                                         "heldout_reward_accuracy", "heldout_reward_margin")
-           if k in loss_keys}
-    if dpo:
-        plots.append(line_plot_svg(dpo, title=f"DPO rewards ({label})", xlabel="step"))
-    plots.append(line_plot_svg({"lr": _series(rows, "lr")}, title="learning rate", xlabel="step", ylabel="lr"))
-    tps = _series(rows, "tokens_per_s")
-    if tps[0]:
-        plots.append(line_plot_svg({"tokens/s": tps}, title="throughput", xlabel="step", ylabel="tokens/s"))
-    mfu = _series(rows, "mfu")
-    if mfu[0]:
-        plots.append(line_plot_svg({"MFU": mfu}, title="model FLOP utilisation", xlabel="step", ylabel="MFU"))
-    summary = _training_summary(rows)
-    return (f'<h3>{label}</h3><div class="plots">{"".join(plots)}</div>{summary}')
+    keys = {k for r in rows for k in r}
+    main = _dedup_series({k: _series(rows, k) for k in ("loss", "val_loss", "dpo_loss") if k in keys})
+    vocab = _vocab_size(path.parent) if "dpo_loss" not in keys else None
+    ref = {f"uniform guess: ln {vocab} = {math.log(vocab):.2f}": math.log(vocab)} if vocab else {}
+    plots = [line_plot_svg(main, title=f"loss ({label})", xlabel="step", ylabel="loss (nats/token)",
+                           hlines=ref)]
+    acc = {k: _series(rows, k) for k in ("reward_accuracy", "heldout_reward_accuracy") if k in keys}
+    if acc:
+        plots.append(line_plot_svg(acc, title=f"DPO reward accuracy ({label})", xlabel="step",
+                                   ylabel="accuracy", hlines={"chance": 0.5}))
+    margin = {k: _series(rows, k) for k in ("reward_margin", "heldout_reward_margin") if k in keys}
+    if margin:
+        plots.append(line_plot_svg(margin, title=f"DPO reward margin ({label})", xlabel="step",
+                                   ylabel="margin (nats)"))
+    plots.append(line_plot_svg({"lr": _series(rows, "lr")}, title="learning rate", xlabel="step",
+                               ylabel="lr"))
+    for key, name, ylabel in (("tokens_per_s", "throughput", "tokens/s"),
+                              ("mfu", "model FLOP utilisation", "MFU")):
+        xy = _series(rows, key)
+        if xy[0]:
+            plots.append(line_plot_svg({ylabel: xy}, title=name, xlabel="step", ylabel=ylabel))
+    summary = _training_summary(rows, vocab)
+    return f'<h3>{label}</h3><div class="plots">{"".join(plots)}</div>{summary}'
 
 
-def _training_summary(rows: list[dict[str, Any]]) -> str:
+def _training_summary(rows: list[dict[str, Any]], vocab: int | None = None) -> str:
+    """Start / end of the logged losses and rewards (uncoloured: one run's change of a few
+    points is not a significance test), steps, tokens/s, and the loss of a uniform guess."""
     def first_last(key: str) -> tuple[float | None, float | None]:
         vals = [_num(r.get(key)) for r in rows if _num(r.get(key)) is not None]
         return (vals[0], vals[-1]) if vals else (None, None)
@@ -104,9 +128,12 @@ def _training_summary(rows: list[dict[str, Any]]) -> str:
                       ("heldout_reward_margin", "held-out reward margin")):
         a, b = first_last(key)
         if a is not None:
-            better = b > a if "reward" in key else b < a
-            cls = ' class="good"' if better else ""
-            cells.append(f'<tr><td class="l">{name}</td><td>{a:.4f}</td><td{cls}>{b:.4f}</td></tr>')
+            cells.append(f'<tr><td class="l">{name}</td><td>{a:.4f}</td><td>{b:.4f}</td></tr>')
+    end_val = first_last("val_loss")[1]
+    if vocab:
+        ratio = f" (end = {end_val / math.log(vocab):.2f} × it)" if end_val is not None else ""
+        cells.append(f'<tr><td class="l">uniform guess, ln {vocab}</td><td colspan="2">'
+                     f'{math.log(vocab):.4f}{ratio}</td></tr>')
     tps = [_num(r.get("tokens_per_s")) for r in rows if _num(r.get("tokens_per_s"))]
     if tps:
         cells.append(f'<tr><td class="l">tokens/s (median)</td><td colspan="2">{sorted(tps)[len(tps) // 2]:,.0f}</td></tr>')
@@ -117,100 +144,6 @@ def _training_summary(rows: list[dict[str, Any]]) -> str:
         return ""
     return ('<table class="summary"><tr><th class="l">metric</th><th>start</th><th>end</th></tr>'
             + "".join(cells) + "</table>")
-
-
-def _bench_key(name: str) -> str:
-    n = name.lower().replace("_", "").replace("-", "")
-    for k in ("sblimp", "swuggy", "tsc", "ssc", "salmon"):
-        if k in n:
-            return k
-    if "storycloze" in n:
-        return "tsc" if "topic" in n or n.startswith("t") else "ssc"
-    return n
-
-
-def _eval_rows(results: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """Flatten results.json (``{"benchmarks": {name: summary}}``) into (name, summary) rows."""
-    body = results.get("benchmarks", results)
-    rows = []
-    if isinstance(body, dict):
-        for name, d in body.items():
-            if isinstance(d, dict) and d.get("accuracy") is not None:
-                rows.append((name, d))
-    return rows
-
-
-def _eval_section(path: Path, run_dir: Path) -> str:
-    try:
-        results = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        return f"<p>could not read {html.escape(str(path))}: {html.escape(str(e))}</p>"
-    rows = _eval_rows(results)
-    if not rows:
-        return ""
-    head = ('<tr><th class="l">benchmark</th><th>pairs</th><th>accuracy (mean log-prob)</th>'
-            '<th>accuracy (summed)</th><th>chance</th><th class="l">paper (real benchmark)</th></tr>')
-    body = []
-    for name, d in rows:
-        acc, acc_sum = _num(d.get("accuracy")), _num(d.get("accuracy_sum"))
-        n = d.get("n_pairs")
-        chance = _num(d.get("chance")) or 0.5
-        paper = PAPER.get(_bench_key(name), {})
-        paper_s = ", ".join(f"{k} {v:.2f}" for k, v in paper.items()) or "n/a"
-        cls = ' class="good"' if acc is not None and acc > chance else ""
-        body.append(
-            f'<tr><td class="l">{html.escape(name)}</td><td>{n if n is not None else ""}</td>'
-            f"<td{cls}>{_pct(acc)}</td><td>{_pct(acc_sum)}</td><td>{_pct(chance)}</td>"
-            f'<td class="l">{paper_s}</td></tr>')
-    label = html.escape(str(path.relative_to(run_dir)))
-    return f"<h3>{label}</h3><table class='eval'>{head}{''.join(body)}</table>"
-
-
-def _pct(v: float | None) -> str:
-    return "" if v is None else f"{100 * v:.1f}%"
-
-
-def _audio_tag(path: Path) -> str:
-    if not path.is_file():
-        return f"<em>missing: {html.escape(str(path))}</em>"
-    data = path.read_bytes()
-    if len(data) > MAX_AUDIO_BYTES:
-        return f"<em>{html.escape(path.name)} ({len(data) // 1000} kB, too large to embed)</em>"
-    mime = "audio/flac" if path.suffix.lower() == ".flac" else "audio/wav"
-    b64 = base64.b64encode(data).decode("ascii")
-    return f'<audio controls preload="none" src="data:{mime};base64,{b64}"></audio>'
-
-
-def _resolve(p: Any, base: Path) -> Path | None:
-    if not p:
-        return None
-    path = Path(str(p))
-    return path if path.is_absolute() else base / path
-
-
-def _generation_section(path: Path, run_dir: Path) -> str:
-    items = []
-    for r in read_jsonl(path, skip_bad=True):
-        base = path.parent
-        prompt = _resolve(r.get("prompt_clip") or r.get("prompt_path"), base)
-        out = _resolve(r.get("wav"), base)
-        text, prompt_text = r.get("transcript"), r.get("prompt_transcript")
-        parts = [f'<div class="gen"><b>{html.escape(str(r.get("id", "")))}</b><br>']
-        if prompt is not None and prompt.suffix.lower() in (".wav", ".flac"):
-            parts.append(f"prompt: {_audio_tag(prompt)} ")
-            if prompt_text:
-                parts.append(f"<i>{html.escape(str(prompt_text))}</i>")
-            parts.append("<br>")
-        if out is not None:
-            parts.append(f"prompt → continuation: {_audio_tag(out)} ")
-        if text:
-            parts.append(f"<i>{html.escape(str(text))}</i>")
-        n_units = len(r.get("generated_units") or [])
-        if n_units:
-            parts.append(f"<br><small>{n_units} generated units</small>")
-        parts.append("</div>")
-        items.append("".join(parts))
-    return "".join(items)
 
 
 def _configs_section(run_dir: Path, out: Path) -> str:
@@ -242,36 +175,6 @@ def _files(run_dir: Path, name: str) -> list[Path]:
     return sorted(found, key=lambda p: _pipeline_key(p, run_dir))
 
 
-def _comparison_table(paths: list[Path], run_dir: Path) -> str:
-    """One table, a column per evaluated model, when several results.json exist."""
-    cols: list[tuple[str, dict[str, Any]]] = []
-    for p in paths:
-        try:
-            rows = dict(_eval_rows(json.loads(p.read_text())))
-        except (OSError, json.JSONDecodeError):
-            continue
-        if rows:
-            cols.append((str(p.parent.relative_to(run_dir)), rows))
-    if len(cols) < 2:
-        return ""
-    benches = list(dict.fromkeys(b for _, rows in cols for b in rows))
-    head = "".join(f"<th>{html.escape(name)}</th>" for name, _ in cols)
-    body = []
-    for b in benches:
-        cells = []
-        for _, rows in cols:
-            d = rows.get(b)
-            acc = _num(d.get("accuracy")) if d else None
-            cls = ' class="good"' if acc is not None and acc > (_num(d.get("chance")) or 0.5) else ""
-            cells.append(f"<td{cls}>{_pct(acc)}</td>")
-        paper = PAPER.get(_bench_key(b), {}).get("Slam (paper)")
-        body.append(f'<tr><td class="l">{html.escape(b)}</td>{"".join(cells)}<td>50.0%</td>'
-                    f'<td>{f"{paper:.2f}%" if paper else "n/a"}</td></tr>')
-    return ("<p>Accuracy (mean log-prob per token; ties count half) of each evaluated model.</p>"
-            f"<table class='eval compare'><tr><th class='l'>benchmark</th>{head}<th>chance</th>"
-            f"<th>Slam paper (real benchmark)</th></tr>{''.join(body)}</table>")
-
-
 def build_report(run_dir: str | Path, out: str | Path | None = None, title: str | None = None) -> Path:
     """Write ``report.html`` (self-contained) for ``run_dir`` and return its path."""
     from slamlm import __version__
@@ -282,11 +185,13 @@ def build_report(run_dir: str | Path, out: str | Path | None = None, title: str 
     out = Path(out) if out else run_dir / "report.html"
     training = [s for p in _files(run_dir, "metrics.jsonl") if (s := _training_section(p, run_dir))]
     result_files = _files(run_dir, "results.json")
-    evals = [s for p in result_files if (s := _eval_section(p, run_dir))]
-    compare = _comparison_table(result_files, run_dir)
+    evals = [s for p in result_files if (s := eval_section(p, run_dir))]
+    compare = comparison_table(result_files, run_dir)
     if compare:
         evals = [compare, "<details><summary>per-model details</summary>", *evals, "</details>"]
-    gens = [s for p in _files(run_dir, "generations.jsonl") if (s := _generation_section(p, run_dir))]
+    if evals:
+        evals = [scope_line(result_files), LEGEND, *evals]
+    gens = [s for p in _files(run_dir, "generations.jsonl") if (s := generation_section(p, run_dir))]
     extra = _extra_sections(run_dir)
     now = _dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     title = title or f"slamlm run: {run_dir.name}"

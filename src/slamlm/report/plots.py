@@ -1,113 +1,116 @@
-"""Dependency-free SVG line plots for the HTML report.
+"""Line plots for the HTML report, drawn by matplotlib and embedded as inline SVG.
+
+Text stays text (``svg.fonttype: none``), so the page is small and searchable; the legend sits
+below the axes (it never covers data) and the layout is constrained (labels are not clipped);
+step axes get integer ticks; reference lines (e.g. the loss of a uniform guess) are dashed and
+named in the legend. The root ``<svg>`` carries ``class="plot"`` and every data series a group
+with ``class="series"`` (what the report's render check counts).
 
 Example:
     >>> svg = line_plot_svg({"train": ([0, 1, 2], [3.0, 2.0, 1.5])}, title="loss", xlabel="step")
-    >>> svg.startswith("<svg") and "polyline" in svg
-    True
+    >>> svg.startswith("<svg") and 'class="plot"' in svg and svg.count('class="series"')
+    1
 """
 
 from __future__ import annotations
 
-import html
+import hashlib
+import io
 import math
+import re
 from collections.abc import Mapping, Sequence
 
 PALETTE = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b")
+Series = Mapping[str, tuple[Sequence[float], Sequence[float]]]
 
 
-def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
-    """Round tick values covering [lo, hi]."""
-    if not math.isfinite(lo) or not math.isfinite(hi):
-        return []
-    if hi <= lo:
-        hi = lo + (abs(lo) or 1.0)
-    raw = (hi - lo) / max(n - 1, 1)
-    mag = 10 ** math.floor(math.log10(raw))
-    step = min((m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw), default=raw)
-    start = math.floor(lo / step) * step
-    ticks, t = [], start
-    while t <= hi + step * 0.5 and len(ticks) < 20:
-        if t >= lo - step * 0.5:
-            ticks.append(round(t, 12))
-        t += step
-    return ticks
+def _finite_points(xs: Sequence[float], ys: Sequence[float]) -> list[tuple[float, float]]:
+    pts = []
+    for x, y in zip(xs, ys):
+        try:
+            fx, fy = float(x), float(y)
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(fx) and math.isfinite(fy):
+            pts.append((fx, fy))
+    return sorted(pts)
 
 
-def _fmt(v: float) -> str:
-    if v == 0:
-        return "0"
-    if abs(v) >= 1e5 or abs(v) < 1e-3:
-        return f"{v:.1e}"
-    return f"{v:.4g}"
+def _figure(width: int, height: int):  # noqa: ANN202 - matplotlib Figure
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width / 96, height / 96), dpi=96, layout="constrained")
 
 
-def line_plot_svg(
-    series: Mapping[str, tuple[Sequence[float], Sequence[float]]],
-    title: str = "",
-    xlabel: str = "",
-    ylabel: str = "",
-    width: int = 520,
-    height: int = 300,
-) -> str:
-    """Render named (xs, ys) series as an SVG line chart with axes, ticks and a legend.
+def _draw(ax, pts: dict[str, list[tuple[float, float]]], uid: str,  # noqa: ANN001
+          hlines: Mapping[str, float]) -> None:
+    for i, (name, p) in enumerate(pts.items()):
+        xs, ys = zip(*p)
+        ax.plot(xs, ys, color=PALETTE[i % len(PALETTE)], lw=1.6, label=name,
+                marker="o" if len(p) <= 30 else None, ms=3, gid=f"series-{uid}-{i}")
+    for j, (name, y) in enumerate(hlines.items()):
+        ax.axhline(y, color="#666", ls=(0, (4, 3)), lw=1.1, label=name, gid=f"ref-{uid}-{j}")
+
+
+def _svg_text(fig, uid: str, width: int, height: int, title: str) -> str:  # noqa: ANN001
+    import matplotlib
+
+    buf = io.StringIO()
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": uid}):
+        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    svg = buf.getvalue()
+    svg = svg[svg.index("<svg"):]
+    svg = re.sub(r'<svg([^>]*?) width="[^"]*" height="[^"]*"',
+                 rf'<svg\1 width="{width}" height="{height}"', svg, count=1)
+    label = title.replace('"', "&quot;").replace("<", "&lt;")
+    svg = svg.replace("<svg", f'<svg class="plot" role="img" aria-label="{label}"', 1)
+    return re.sub(r'<g id="(series-[^"]+)">', r'<g id="\1" class="series">', svg)
+
+
+def _placeholder(title: str, width: int, height: int) -> str:
+    """What the report shows where a plot would be when matplotlib is not installed."""
+    import html
+
+    t = html.escape(title)
+    return (f'<svg class="plot" xmlns="http://www.w3.org/2000/svg" width="{width}" '
+            f'height="{height}" role="img" aria-label="{t}"><rect width="100%" height="100%" '
+            f'fill="#fafafa" stroke="#ccc"/><text x="50%" y="45%" text-anchor="middle">{t}</text>'
+            f'<text x="50%" y="55%" text-anchor="middle" fill="#888" font-size="12">install '
+            f"matplotlib to draw this plot: pip install 'slamlm[report]'</text></svg>")
+
+
+def line_plot_svg(series: Series, title: str = "", xlabel: str = "", ylabel: str = "",
+                  width: int = 520, height: int = 320, hlines: Mapping[str, float] | None = None,
+                  integer_x: bool | None = None) -> str:
+    """Named (xs, ys) series as an SVG line chart (axes, ticks, grid, legend below).
 
     Non-finite points are dropped; an empty input gives a chart that says "no data".
+    ``hlines`` are dashed reference lines ({label: y}); ``integer_x`` (default: when the
+    x label is "step") keeps x ticks on whole numbers.
     """
-    pts = {
-        name: [(float(x), float(y)) for x, y in zip(xs, ys)
-               if x is not None and y is not None and math.isfinite(float(x)) and math.isfinite(float(y))]
-        for name, (xs, ys) in series.items()
-    }
-    pts = {k: v for k, v in pts.items() if v}
-    left, right, top, bottom = 74, 16, 30, 44
-    pw, ph = width - left - right, height - top - bottom
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" class="plot" width="{width}" height="{height}" '
-           f'viewBox="0 0 {width} {height}" role="img" aria-label="{html.escape(title)}">',
-           f'<rect width="{width}" height="{height}" fill="white"/>',
-           f'<text x="{width / 2}" y="18" text-anchor="middle" font-size="14" '
-           f'font-weight="bold">{html.escape(title)}</text>']
+    try:
+        from matplotlib.ticker import MaxNLocator
+    except ImportError:
+        return _placeholder(title, width, height)
+    pts = {k: v for k, (xs, ys) in series.items() if (v := _finite_points(xs, ys))}
+    uid = hashlib.sha1(f"{title}|{sorted(series)}".encode()).hexdigest()[:8]
+    fig = _figure(width, height)
+    ax = fig.add_subplot()
+    ax.set_title(title, fontsize=11, fontweight="bold")
     if not pts:
-        out.append(f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle" fill="#888">no data</text></svg>')
-        return "\n".join(out)
-    xs_all = [p[0] for v in pts.values() for p in v]
-    ys_all = [p[1] for v in pts.values() for p in v]
-    x0, x1 = min(xs_all), max(xs_all)
-    y0, y1 = min(ys_all), max(ys_all)
-    if x1 == x0:
-        x1 = x0 + 1
-    if y1 == y0:
-        y0, y1 = y0 - 0.5 * (abs(y0) or 1), y1 + 0.5 * (abs(y1) or 1)
-    pad = 0.05 * (y1 - y0)
-    y0, y1 = y0 - pad, y1 + pad
-
-    def sx(x: float) -> float:
-        return left + (x - x0) / (x1 - x0) * pw
-
-    def sy(y: float) -> float:
-        return top + (1 - (y - y0) / (y1 - y0)) * ph
-
-    for t in _nice_ticks(y0, y1):
-        if y0 <= t <= y1:
-            out.append(f'<line x1="{left}" x2="{left + pw}" y1="{sy(t):.1f}" y2="{sy(t):.1f}" stroke="#eee"/>'
-                       f'<text x="{left - 6}" y="{sy(t) + 4:.1f}" text-anchor="end" font-size="11">{_fmt(t)}</text>')
-    for t in _nice_ticks(x0, x1):
-        if x0 <= t <= x1:
-            out.append(f'<line x1="{sx(t):.1f}" x2="{sx(t):.1f}" y1="{top + ph}" y2="{top + ph + 4}" stroke="#444"/>'
-                       f'<text x="{sx(t):.1f}" y="{top + ph + 17}" text-anchor="middle" font-size="11">{_fmt(t)}</text>')
-    out.append(f'<rect x="{left}" y="{top}" width="{pw}" height="{ph}" fill="none" stroke="#444"/>')
-    out.append(f'<text x="{left + pw / 2}" y="{height - 6}" text-anchor="middle" font-size="12">{html.escape(xlabel)}</text>')
-    out.append(f'<text x="12" y="{top + ph / 2}" text-anchor="middle" font-size="12" '
-               f'transform="rotate(-90 12 {top + ph / 2})">{html.escape(ylabel)}</text>')
-    for i, (name, p) in enumerate(pts.items()):
-        color = PALETTE[i % len(PALETTE)]
-        coords = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in sorted(p))
-        out.append(f'<polyline class="series" fill="none" stroke="{color}" stroke-width="1.8" points="{coords}"/>')
-        if len(p) == 1:
-            x, y = p[0]
-            out.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="3" fill="{color}"/>')
-        ly = top + 14 + 16 * i
-        out.append(f'<line x1="{left + pw - 130}" x2="{left + pw - 112}" y1="{ly - 4}" y2="{ly - 4}" '
-                   f'stroke="{color}" stroke-width="3"/><text x="{left + pw - 106}" y="{ly}" '
-                   f'font-size="11">{html.escape(name)}</text>')
-    out.append("</svg>")
-    return "\n".join(out)
+        ax.text(0.5, 0.5, "no data", ha="center", va="center", color="#888",
+                transform=ax.transAxes)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        return _svg_text(fig, uid, width, height, title)
+    _draw(ax, pts, uid, dict(hlines or {}))
+    ax.set_xlabel(xlabel, fontsize=9)
+    ax.set_ylabel(ylabel, fontsize=9)
+    ax.tick_params(labelsize=8)
+    ax.grid(True, color="#eee", lw=0.8)
+    if integer_x if integer_x is not None else xlabel == "step":
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.ticklabel_format(axis="y", useOffset=False)
+    n = len(pts) + len(hlines or {})
+    fig.legend(loc="outside lower center", ncols=min(n, 3), fontsize=8, frameon=False)
+    return _svg_text(fig, uid, width, height, title)

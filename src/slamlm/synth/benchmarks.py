@@ -8,30 +8,41 @@
     salmon/{speaker,gender}_consistency/sample_<i>_<0|1>.wav   1 switches voice mid-utterance
     texts.jsonl                         every utterance: bench, id, path, text, voice, correct
                                         (+ words [[word, start_s, end_s], ...] for sSC/tSC)
+    done.json                           version + settings: a re-run with them does nothing
+    length_match.jsonl                  per item: bench, id, voiced seconds of the positive and
+                                        the negative per voice (pos_s, neg_s), gap_s, options
+
+Length-matched (see ``matching.py``): in each pair both members are spoken by the same voice
+at the same rate, and among the item's valid options the one closest in spoken duration is
+kept (sWUGGY: same espeak-ng phone count first); SALMon's other-speaker half is spoken at the
+rate that makes it last as long as the same-speaker half.
 
 Disjoint from training stories: every sentence names a character from the lexicon's
 ``heldout_names`` (never used by the story grammar) and items draw from their own seed
 streams ``Random(f"bench/<name>/{seed}/{i}")``. sWUGGY items are single words (not checked).
 
 Example:
-    >>> run_benchmarks(BenchConfig(out="data/bench", n=100))   # doctest: +SKIP
+    >>> run_benchmarks(BenchConfig(out="data/bench", n=200))   # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 import random
 import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from slamlm.synth import bench_items as items
 from slamlm.synth.corpus import Job, pick_voice, render
+from slamlm.synth.matching import Measurer, match_items, match_rates
 from slamlm.synth.tts import DEFAULT_VOICES, VOICE_GENDER, Voice
 
 log = logging.getLogger(__name__)
@@ -39,10 +50,11 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class BenchConfig:
-    """``slam synth benchmarks`` settings (``n`` items per benchmark)."""
+    """``slam synth benchmarks`` settings (``n`` items per benchmark: sWUGGY, sBLIMP and
+    SALMon give 2 pairs per item, sSC and tSC one)."""
 
     out: str = "bench"
-    n: int = 100
+    n: int = 200
     seed: int = 0
     voices: tuple[str, ...] = DEFAULT_VOICES
     voices_per_item: int = 2
@@ -50,6 +62,7 @@ class BenchConfig:
     backend: str = "espeak"
     benchmarks: tuple[str, ...] = ("lexical", "syntactic", "sSC", "tSC", "salmon")
     strict: bool = False
+    match_lengths: bool = True  # keep the option closest in spoken duration (see matching.py)
 
 
 def slug(voice: str) -> str:
@@ -62,25 +75,40 @@ def _voices_for(key: str, cfg: BenchConfig) -> list[Voice]:
     return [Voice(v) for v in names]
 
 
-def _zr_jobs(kind: str, cfg: BenchConfig, root: Path) -> tuple[list[Job], list[dict]]:
-    """Jobs + gold rows of the lexical or syntactic set."""
+def _zr_jobs(kind: str, cfg: BenchConfig, root: Path, meas: Measurer
+             ) -> tuple[list[Job], list[dict], list[dict]]:
+    """Jobs, gold rows and length-match records of the lexical or syntactic set."""
     folder = root / kind / "dev"
     jobs, rows = [], []
     make = items.wuggy_items if kind == "lexical" else items.blimp_items
-    for it in make(cfg.n, cfg.seed):
-        for v in _voices_for(f"bench/{kind}/voices/{cfg.seed}/{it['id']}", cfg):
+    its = make(cfg.n, cfg.seed)
+    voices = [_voices_for(f"bench/{kind}/voices/{cfg.seed}/{it['id']}", cfg) for it in its]
+    # matched in the item's first voice (half the cost of all voices, ~10% larger gaps)
+    matched = _match(kind, cfg, its, [v[:1] for v in voices], meas, phones_first=kind == "lexical")
+    phon = (meas.phonemes([it["good"], it["bad"]] for it in its) or {}) if kind == "lexical" else {}
+    for it, vs in zip(its, voices):
+        for v in vs:
             for correct, text in ((1, it["good"]), (0, it["bad"])):
                 fn = f"{it['id']}_{slug(v.name)}_{correct}"
                 row = {"id": it["id"], "filename": fn, "voice": v.name, "correct": correct}
                 if kind == "lexical":
-                    row.update(frequency=it["frequency"], word=text,
-                               phones=items.phones(text), length=len(items.phones(text).split()))
+                    ph = phon.get(text) or items.phones(text).split()
+                    row.update(frequency=it["frequency"], word=text, phones=" ".join(ph),
+                               length=len(ph))
                 else:
                     row.update(type=it["type"], subtype=it["subtype"], transcription=text)
                 rows.append(row)
                 jobs.append(Job(fn, text, v, str(folder / f"{fn}.wav"),
                                 f"{kind}/dev/{fn}.wav", (("bench", kind), ("correct", correct))))
-    return jobs, rows
+    return jobs, rows, matched
+
+
+def _match(kind: str, cfg: BenchConfig, its: list[dict], voices: list[list[Voice]],
+           meas: Measurer, phones_first: bool = False) -> list[dict]:
+    if not cfg.match_lengths:
+        return []
+    recs = match_items(its, voices, meas, f"bench/{kind}/sign/{cfg.seed}", phones_first)
+    return [{"bench": kind, **r} for r in recs]
 
 
 TEXT_KEYS = ("bench", "id", "path", "text", "voice", "correct")  # + "words" for StoryCloze
@@ -98,10 +126,17 @@ def _write_gold(path: Path, cols: list[str], rows: list[dict]) -> None:
     atomic_write_text(path, buf.getvalue())
 
 
-def _cloze_jobs(kind: str, cfg: BenchConfig, root: Path) -> tuple[list[Job], list[dict]]:
+def _cloze_jobs(kind: str, cfg: BenchConfig, root: Path, meas: Measurer
+                ) -> tuple[list[Job], list[dict], list[dict]]:
+    """Jobs, pairs manifest and length-match records (matched on the endings) of sSC / tSC."""
     jobs, pairs = [], []
-    for i, it in enumerate(items.cloze_items(cfg.n, cfg.seed, topic=(kind == "tSC"))):
-        v = pick_voice(f"bench/{kind}/voice/{cfg.seed}/{i}", cfg.voices, 175, 15, 50, 10)
+    its = items.cloze_items(cfg.n, cfg.seed, topic=(kind == "tSC"))
+    voices = [pick_voice(f"bench/{kind}/voice/{cfg.seed}/{i}", cfg.voices, 175, 15, 50, 10)
+              for i in range(len(its))]
+    for i, it in enumerate(its):
+        it["id"] = str(i)
+    matched = _match(kind, cfg, its, [[v] for v in voices], meas)
+    for i, (it, v) in enumerate(zip(its, voices)):
         sides = {}
         for name, ending in (("correct", it["good"]), ("wrong", it["bad"])):
             rel = f"{i}_{name}.wav"
@@ -111,26 +146,38 @@ def _cloze_jobs(kind: str, cfg: BenchConfig, root: Path) -> tuple[list[Job], lis
                             f"{kind}/{rel}", (("bench", kind), ("correct", int(name == "correct")))))
         pairs.append({"id": str(i), "positive": sides["correct"], "negative": sides["wrong"],
                       "group": {"plot": it["plot"]}})
-    return jobs, pairs
+    return jobs, pairs, matched
 
 
-def _salmon_jobs(cfg: BenchConfig, root: Path) -> tuple[list[Job], list[tuple]]:
-    """Half-utterance jobs (into ``_parts``) and how to join them."""
+def _salmon_voices(cfg: BenchConfig, part: str, i: int) -> tuple[Voice, Voice]:
+    """(first speaker, other speaker) of SALMon item ``i``: another voice of the same gender
+    (or the same voice at another pitch) for speaker_consistency, the other gender else."""
     male = [v for v in cfg.voices if VOICE_GENDER.get(v) == "m"] or ["en-us", "en-us+m3"]
     female = [v for v in cfg.voices if VOICE_GENDER.get(v) == "f"] or ["en-us+f3", "en+f2"]
-    jobs, joins = [], []
+    r = random.Random(f"bench/salmon/{part}/{cfg.seed}/{i}")
+    g = r.choice([male, female])
+    a = r.choice(g)
+    if part == "gender_consistency":
+        return Voice(a), Voice(r.choice(female if g is male else male))
+    b = r.choice([v for v in g if v != a] or g)
+    return Voice(a), Voice(b, 175, 50 + r.choice([-20, 20]) if b == a else 50)
+
+
+def _salmon_jobs(cfg: BenchConfig, root: Path, meas: Measurer
+                 ) -> tuple[list[Job], list[tuple], list[dict]]:
+    """Half-utterance jobs (into ``_parts``), how to join them, and length-match records."""
+    jobs, joins, matched = [], [], []
     for part in ("speaker_consistency", "gender_consistency"):
-        for i, (first, second) in enumerate(items.salmon_sentences(cfg.n, cfg.seed, part)):
-            r = random.Random(f"bench/salmon/{part}/{cfg.seed}/{i}")
-            g = r.choice([male, female])
-            a = r.choice(g)
-            if part == "gender_consistency":
-                b = r.choice(female if g is male else male)
-            else:
-                b = r.choice([v for v in g if v != a] or g)
-                b_pitch = 50 + r.choice([-20, 20]) if b == a else 50
-            va = Voice(a)
-            vb = Voice(b) if part == "gender_consistency" else Voice(b, 175, b_pitch)
+        texts = items.salmon_sentences(cfg.n, cfg.seed, part)
+        pairs = [_salmon_voices(cfg, part, i) for i in range(len(texts))]
+        if cfg.match_lengths:  # the other speaker's half lasts as long as the same speaker's
+            others = match_rates([(t[1], a, b) for t, (a, b) in zip(texts, pairs)], meas)
+            pairs = [(a, b) for (a, _), b in zip(pairs, others)]
+            matched += [{"bench": "salmon", "id": f"{part}/sample_{i}",
+                         "pos_s": [meas.seconds(t[1], a)], "neg_s": [meas.seconds(t[1], b)],
+                         "gap_s": round(meas.seconds(t[1], a) - meas.seconds(t[1], b), 4),
+                         "rate": b.rate} for i, (t, (a, b)) in enumerate(zip(texts, pairs))]
+        for i, ((first, second), (va, vb)) in enumerate(zip(texts, pairs)):
             base = f"_parts/{part}/{i}"
             for tag, text, v in (("a", first, va), ("b0", second, va), ("b1", second, vb)):
                 jobs.append(Job(f"{base}_{tag}", text, v, str(root / f"{base}_{tag}.wav"),
@@ -139,7 +186,7 @@ def _salmon_jobs(cfg: BenchConfig, root: Path) -> tuple[list[Job], list[tuple]]:
                 joins.append((f"salmon/{part}/sample_{i}_{label}.wav", f"{base}_a.wav",
                               f"{base}_{tail}.wav", f"{first} {second}",
                               f"{va.name}|{(va if label == 0 else vb).name}", label))
-    return jobs, joins
+    return jobs, joins, matched
 
 
 def _join_salmon(root: Path, joins: list[tuple], texts: list[dict]) -> None:
@@ -154,40 +201,75 @@ def _join_salmon(root: Path, joins: list[tuple], texts: list[dict]) -> None:
     shutil.rmtree(root / "_parts", ignore_errors=True)
 
 
+def _all_jobs(cfg: BenchConfig, tmp: Path, meas: Measurer) -> dict[str, Any]:
+    """Every benchmark's jobs, gold rows, manifests, SALMon joins and length-match records."""
+    got: dict[str, Any] = {"jobs": [], "golds": {}, "manifests": {}, "joins": [], "matched": []}
+    for kind in cfg.benchmarks:
+        if kind in ("lexical", "syntactic"):
+            j, got["golds"][kind], m = _zr_jobs(kind, cfg, tmp, meas)
+        elif kind in ("sSC", "tSC"):
+            j, got["manifests"][kind], m = _cloze_jobs(kind, cfg, tmp, meas)
+        elif kind == "salmon":
+            j, got["joins"], m = _salmon_jobs(cfg, tmp, meas)
+        else:
+            raise ValueError(f"unknown benchmark {kind!r}; choose from {BenchConfig.benchmarks}")
+        got["jobs"] += j
+        got["matched"] += m
+    return got
+
+
+# Bump when item design or matching changes what a config produces (a re-run then rebuilds).
+BENCH_VERSION = 2
+
+
+def _done_marker(cfg: BenchConfig) -> dict[str, Any]:
+    from slamlm.config import to_dict
+
+    return {"version": BENCH_VERSION, "config": {k: v for k, v in to_dict(cfg).items()
+                                                 if k not in ("out", "workers")}}
+
+
+def is_done(cfg: BenchConfig) -> bool:
+    """True when ``cfg.out`` holds benchmarks made with these settings by this version."""
+    marker = Path(cfg.out) / "done.json"
+    try:
+        return json.loads(marker.read_text()) == json.loads(json.dumps(_done_marker(cfg)))
+    except (OSError, json.JSONDecodeError):
+        return False
+
+
 def run_benchmarks(cfg: BenchConfig) -> Path:
-    """Write all benchmark folders under ``cfg.out`` (rebuilt in a temp dir, then renamed)."""
+    """Write all benchmark folders under ``cfg.out`` (rebuilt in a temp dir, then renamed);
+    a finished folder with the same settings (``done.json``) is left as it is."""
     from slamlm.config import dump_config
-    from slamlm.io import FailureLog, atomic_dir, write_jsonl
+    from slamlm.io import FailureLog, atomic_dir, atomic_write_json, write_jsonl
 
     out = Path(cfg.out)
+    if is_done(cfg):
+        log.info("benchmarks: %s is complete for these settings; nothing to do", out)
+        return out
     with atomic_dir(out) as tmp:
-        jobs, texts, golds, manifests, joins = [], [], {}, {}, []
-        for kind in cfg.benchmarks:
-            if kind in ("lexical", "syntactic"):
-                j, rows = _zr_jobs(kind, cfg, tmp)
-                golds[kind] = rows
-            elif kind in ("sSC", "tSC"):
-                j, manifests[kind] = _cloze_jobs(kind, cfg, tmp)
-            elif kind == "salmon":
-                j, joins = _salmon_jobs(cfg, tmp)
-            else:
-                raise ValueError(f"unknown benchmark {kind!r}; choose from {BenchConfig.benchmarks}")
-            jobs += j
+        with Measurer(cfg.backend, cfg.workers) as meas:
+            got = _all_jobs(cfg, tmp, meas)
+        texts: list[dict] = []
         failures = FailureLog(tmp / "failures.jsonl", stage="synth-benchmarks", strict=True)
-        for rec in render(jobs, cfg.workers, cfg.backend, desc="synth benchmarks"):
+        for rec in render(got["jobs"], cfg.workers, cfg.backend, desc="synth benchmarks"):
             if "error" in rec:  # a benchmark with a missing side is unusable: stop
                 failures.add(rec["id"], rec["path"], rec["error"])
             if not rec["path"].startswith("_parts/"):
                 keys = TEXT_KEYS + (("words",) if rec.get("bench") in ("sSC", "tSC") else ())
                 texts.append({k: rec[k] for k in keys})
-        for kind, rows in golds.items():
+        for kind, rows in got["golds"].items():
             _write_gold(tmp / kind / "dev" / "gold.csv", LEX_COLS if kind == "lexical" else SYN_COLS,
                         rows)
-        for kind, pairs in manifests.items():
+        for kind, pairs in got["manifests"].items():
             write_jsonl(tmp / kind / "pairs.jsonl", pairs)
-        if joins:
-            _join_salmon(tmp, joins, texts)
+        if got["joins"]:
+            _join_salmon(tmp, got["joins"], texts)
         write_jsonl(tmp / "texts.jsonl", texts)
+        if got["matched"]:
+            write_jsonl(tmp / "length_match.jsonl", got["matched"])
         dump_config(cfg, tmp / "config.yaml")
+        atomic_write_json(tmp / "done.json", _done_marker(cfg))
     log.info("benchmarks: wrote %s (%d utterances)", out, len(texts))
     return out

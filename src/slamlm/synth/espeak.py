@@ -31,6 +31,8 @@ _POS_CHARACTER = 1
 _CHARS_UTF8 = 1
 _RATE, _VOLUME, _PITCH, _RANGE = 1, 2, 3, 4
 _EVENT_NAMES = {1: "word", 2: "sentence", 5: "end", 6: "msg_end"}
+_PHONEMES_SPACED = ord(" ") << 8  # ASCII phoneme names, a space between phonemes
+_STRESS = "',%="  # stress / syllabic marks around a phoneme name ("_" tokens are pauses)
 
 
 class _Event(ctypes.Structure):
@@ -136,19 +138,50 @@ class EspeakEngine:
         if not isolate or not hasattr(os, "fork"):
             pcm, events = self._synth_here(text, voice, rate, pitch, seed)
             return pcm, self.sample_rate, events
-        return self._synth_forked(text, voice, rate, pitch, seed)
+        raw, events = self.forked(self._synth_bytes, text, voice, rate, pitch, seed)
+        return np.frombuffer(raw, np.int16).copy(), self.sample_rate, events
 
-    def _synth_forked(self, text: str, voice: str, rate: int, pitch: int, seed: int):
+    def _synth_bytes(self, *args) -> tuple[bytes, list[SynthEvent]]:
+        pcm, events = self._synth_here(*args)
+        return pcm.tobytes(), events
+
+    def _phonemes_here(self, text: str, voice: str) -> list[str]:
+        if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
+            raise EspeakError(f"espeak-ng has no voice {voice!r} (try en-us, en-gb, en-us+f3)")
+        fn = self.lib.espeak_TextToPhonemes
+        fn.restype = ctypes.c_char_p
+        fn.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int]
+        buf = ctypes.c_char_p(text.encode("utf-8"))
+        out: list[str] = []
+        while buf.value:  # one clause per call; the pointer moves on
+            res = fn(ctypes.byref(buf), _CHARS_UTF8, _PHONEMES_SPACED)
+            out += [p.strip(_STRESS) for p in (res or b"").decode().split()]
+        return [p for p in out if p and not p.startswith("_")]
+
+    def phonemes(self, text: str, voice: str = "en-us") -> list[str]:
+        """espeak-ng's phonemes of ``text`` (ASCII names, stress marks dropped), worked out in
+        a forked child so this engine's synthesis state is left as it was.
+
+        Example:
+            >>> EspeakEngine.get().phonemes("rabbit")
+            ['r', 'a', 'b', 'I', 't']
+        """
+        if not hasattr(os, "fork"):
+            return self._phonemes_here(text, voice)
+        return self.forked(self._phonemes_here, text, voice)
+
+    def forked(self, fn, *args):  # noqa: ANN001, ANN202 - any picklable result
+        """Run ``fn(*args)`` in a child forked from this process and return its (picklable)
+        result: the child starts from this engine's state, which it leaves as it was."""
         r, w = os.pipe()
         pid = os.fork()
-        if pid == 0:  # child: speak from the pristine state, send result, exit at once
+        if pid == 0:  # child: work from the pristine state, send result, exit at once
             try:  # the child must never return into the parent's code (e.g. a dead parent
                 os.close(r)  # makes the write raise BrokenPipeError): always os._exit
                 try:
-                    pcm, events = self._synth_here(text, voice, rate, pitch, seed)
-                    payload = pickle.dumps((pcm.tobytes(), events, None))
+                    payload = pickle.dumps((fn(*args), None))
                 except BaseException as e:  # noqa: BLE001 - report any failure to the parent
-                    payload = pickle.dumps((b"", [], f"{type(e).__name__}: {e}"))
+                    payload = pickle.dumps((None, f"{type(e).__name__}: {e}"))
                 with os.fdopen(w, "wb") as f:
                     f.write(struct.pack("<Q", len(payload)) + payload)
             finally:
@@ -158,11 +191,11 @@ class EspeakEngine:
             data = f.read()
         os.waitpid(pid, 0)
         if len(data) < 8:
-            raise EspeakError(f"espeak-ng child process died while speaking {text[:60]!r}")
-        raw, events, err = pickle.loads(data[8:])
+            raise EspeakError(f"espeak-ng child process died on {str(args[0])[:60]!r}")
+        result, err = pickle.loads(data[8:])
         if err:
             raise EspeakError(err)
-        return np.frombuffer(raw, np.int16).copy(), self.sample_rate, events
+        return result
 
 
 def list_voices(prefix: str = "en") -> list[str]:

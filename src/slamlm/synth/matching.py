@@ -1,0 +1,257 @@
+"""Length matching of benchmark pairs: measure candidate texts as spoken, keep the closest.
+
+A content-blind model can win a likelihood benchmark by length alone: summed log-prob
+prefers the shorter member, mean log-prob the longer one. So each synthetic item offers
+several valid (positive, negative) options and :func:`pick_option` keeps the one whose two
+members last most nearly the same when spoken in the item's voices (voiced span, silence at
+the edges left out). Among options within ``tol`` seconds of the best, it takes one whose
+sign (positive shorter or longer) is the one the item drew, so that over a benchmark the
+positive is the shorter member about half of the time.
+
+:class:`Measurer` speaks texts with the benchmark's TTS backend (deterministic, forked
+espeak-ng: the same texts always give the same durations), in worker processes, and caches
+by (text, voice); it also gives espeak-ng's phonemes (sWUGGY matches phone counts first).
+
+Example:
+    >>> durs = [([0.50], [0.62]), ([0.50], [0.47]), ([0.50], [0.53])]  # (pos, neg) per voice
+    >>> pick_option(durs, want_shorter=True), pick_option(durs, want_shorter=False)
+    (2, 1)
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from slamlm.synth.tts import Voice
+
+DEFAULT_TOL = 0.03  # seconds: options this close to the best match count as matched
+VoiceKey = tuple[str, int, int]
+
+
+def speech_seconds(wav: np.ndarray, sr: int = 16000, thresh: float = 0.01) -> float:
+    """Seconds from the first to the last 5 ms frame whose peak exceeds ``thresh``.
+
+    Example:
+        >>> w = np.zeros(16000, np.float32); w[4000:12000] = 0.5
+        >>> speech_seconds(w)
+        0.5
+    """
+    hop = max(1, sr // 200)
+    n = len(wav) // hop
+    if n == 0:
+        return 0.0
+    peaks = np.abs(np.asarray(wav[: n * hop], np.float32)).reshape(n, hop).max(axis=1)
+    on = np.flatnonzero(peaks > thresh)
+    return 0.0 if len(on) == 0 else round(float((on[-1] + 1 - on[0]) * hop / sr), 4)
+
+
+def pick_option(durations: Sequence[tuple[Sequence[float], Sequence[float]]],
+                want_shorter: bool, tol: float = DEFAULT_TOL) -> int:
+    """Index of the option whose positive and negative are closest in duration.
+
+    ``durations[i]`` is (positive seconds per voice, negative seconds per voice). The gap of an
+    option is the mean over voices of ``pos - neg``. Among options whose |gap| is within
+    ``tol`` of the smallest, the closest one with the wanted sign (``want_shorter``: gap < 0)
+    wins; if none has that sign, the closest overall.
+    """
+    gaps = np.array([np.mean(np.subtract(p, n)) for p, n in durations], dtype=np.float64)
+    if len(gaps) == 0:
+        raise ValueError("pick_option: no options")
+    best = float(np.min(np.abs(gaps)))
+    near = [i for i in np.argsort(np.abs(gaps), kind="stable") if abs(gaps[i]) <= best + tol]
+    signed = [i for i in near if (gaps[i] < 0) == want_shorter and gaps[i] != 0]
+    return int(signed[0] if signed else near[0])
+
+
+def _key(text: str, voice: Voice) -> tuple[str, VoiceKey]:
+    return text, (voice.name, voice.rate, voice.pitch)
+
+
+_TTS: Any = None
+Req = tuple[str, Voice]
+
+
+def _init(backend: str) -> None:
+    global _TTS
+    from slamlm.synth.corpus import _make_backend
+
+    _TTS = _make_backend(backend, deterministic=True)
+
+
+def _speak_all(reqs: list[Req]) -> list[float]:
+    if hasattr(_TTS, "isolate"):
+        _TTS.isolate = False  # inside the group's own child: one fork for the whole group
+    return [speech_seconds(*_TTS.synthesize(t, v)[:2]) for t, v in reqs]
+
+
+def _seconds_group(reqs: list[Req]) -> list[float]:
+    """Voiced seconds of a group of utterances, spoken one after the other in one child
+    forked from this worker's never-speaking engine: the same group always gives the same
+    numbers, whichever worker runs it."""
+    if getattr(_TTS, "name", "") == "espeak":
+        return _TTS.engine.forked(_speak_all, reqs)
+    return _speak_all(reqs)
+
+
+def _phones_all(reqs: list[tuple[str, str]]) -> list[list[str]]:
+    return [_TTS.engine._phonemes_here(t, v) for t, v in reqs]
+
+
+def _phones_group(reqs: list[tuple[str, str]]) -> list[list[str]]:
+    return _TTS.engine.forked(_phones_all, reqs)
+
+
+class Measurer:
+    """Spoken durations (voiced seconds) and phonemes of texts, cached, in worker processes.
+
+    Requests come in groups (one item's texts); each group is worked out in one forked child,
+    so a text's numbers depend only on its group (the first one asking for it), never on the
+    worker or the order: an item keeps its texts whatever the benchmark size. Use as a
+    context manager (the pool is closed on exit). ``workers <= 1`` works in this process
+    (espeak-ng speaks only in forked children, so this process's engine stays pristine).
+
+    Example:
+        >>> with Measurer(workers=1) as m:                       # doctest: +SKIP
+        ...     m.seconds("The cat sat.", Voice("en-us"))
+        0.83
+    """
+
+    def __init__(self, backend: str = "espeak", workers: int = 2):
+        self.backend, self.workers = backend, workers
+        self._dur: dict[tuple[str, VoiceKey], float] = {}
+        self._ph: dict[tuple[str, str], list[str]] = {}
+        self._pool: Any = None
+
+    def __enter__(self) -> Measurer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool.join()
+            self._pool = None
+
+    def _map(self, fn, groups: list[list]) -> list[list]:  # noqa: ANN001
+        if self.workers <= 1:
+            if _TTS is None:
+                _init(self.backend)
+            return [fn(g) for g in groups]
+        if self._pool is None:
+            ctx = mp.get_context("spawn")  # fresh engines, never the parent's
+            self._pool = ctx.Pool(self.workers, initializer=_init, initargs=(self.backend,))
+        return self._pool.map(fn, groups, chunksize=max(1, min(8, len(groups) // (4 * self.workers))))
+
+    def measure(self, groups: Iterable[Iterable[Req]]) -> None:
+        """Speak every (text, voice) not yet measured; ``groups``: one iterable per item."""
+        seen: set = set(self._dur)
+        todo: list[list[Req]] = []
+        for g in groups:
+            new = [r for r in dict.fromkeys(g) if _key(*r) not in seen]
+            seen.update(_key(*r) for r in new)
+            if new:
+                todo.append(new)
+        for g, secs in zip(todo, self._map(_seconds_group, todo)):
+            for r, sec in zip(g, secs):
+                self._dur[_key(*r)] = sec
+
+    def seconds(self, text: str, voice: Voice) -> float:
+        """Voiced seconds of ``text`` in ``voice`` (measured on first use)."""
+        if _key(text, voice) not in self._dur:
+            self.measure([[(text, voice)]])
+        return self._dur[_key(text, voice)]
+
+    def phonemes(self, groups: Iterable[Iterable[str]], voice: str = "en-us"
+                 ) -> dict[str, list[str]] | None:
+        """espeak-ng phonemes of every text (``groups``: one iterable per item); ``None`` for
+        a backend without a phonemiser."""
+        if self.backend != "espeak":
+            return None
+        groups = [list(g) for g in groups]
+        seen: set = set(self._ph)
+        todo: list[list[tuple[str, str]]] = []
+        for g in groups:
+            new = [(t, voice) for t in dict.fromkeys(g) if (t, voice) not in seen]
+            seen.update(new)
+            if new:
+                todo.append(new)
+        for g, phs in zip(todo, self._map(_phones_group, todo)):
+            for r, ph in zip(g, phs):
+                self._ph[r] = ph
+        return {t: self._ph[(t, voice)] for g in groups for t in g}
+
+
+def balanced_wants(ids: list[str], key: str) -> dict[str, bool]:
+    """For each id whether its positive should be the shorter member: exactly half of them
+    (a seeded shuffle), so a benchmark's shorter-positive share is ~50% by construction.
+
+    Example:
+        >>> w = balanced_wants([f"i{k}" for k in range(10)], "demo")
+        >>> sum(w.values())
+        5
+    """
+    import random
+
+    order = list(ids)
+    random.Random(key).shuffle(order)
+    return {i: k % 2 == 0 for k, i in enumerate(order)}
+
+
+def _fewest_phone_gap(options: list, ph: dict[str, list[str]] | None) -> list:
+    """sWUGGY: keep the options whose non-word has the phone count nearest the word's."""
+    if ph is None:
+        return options
+    gaps = [abs(len(ph[o[0]]) - len(ph[o[1]])) for o in options]
+    return [o for o, g in zip(options, gaps) if g == min(gaps)]
+
+
+def match_items(items: list[dict], voices: list[list[Voice]], meas: Measurer, key: str,
+                phones_first: bool = False, tol: float = DEFAULT_TOL) -> list[dict]:
+    """Set each item's ``good``/``bad`` (and ``extra`` fields) to its best-matched option.
+
+    ``voices[i]`` are the voices item ``i`` is spoken in; ``key`` seeds the items' wanted signs
+    (:func:`balanced_wants`). Returns one record per item: ``id``, ``pos_s``/``neg_s``
+    (voiced seconds per voice), ``gap_s`` (mean of pos - neg), ``options`` considered.
+    """
+    if phones_first:
+        ph = meas.phonemes([t for o in it["options"] for t in o[:2]] for it in items)
+        for it in items:
+            it["options"] = _fewest_phone_gap(it["options"], ph)
+    meas.measure([(t, v) for o in it["options"] for v in vs for t in o[:2]]
+                 for it, vs in zip(items, voices))
+    ids = [str(it.get("id", n)) for n, it in enumerate(items)]
+    wants = balanced_wants(ids, key)
+    records = []
+    for ident, it, vs in zip(ids, items, voices):
+        durs = [([meas.seconds(g, v) for v in vs], [meas.seconds(b, v) for v in vs])
+                for g, b, _ in it["options"]]
+        j = pick_option(durs, wants[ident], tol)
+        good, bad, extra = it["options"][j]
+        it.update(good=good, bad=bad, **extra)
+        pos, neg = durs[j]
+        records.append({"id": ident, "pos_s": pos, "neg_s": neg, "options": len(durs),
+                        "gap_s": round(float(np.mean(np.subtract(pos, neg))), 4)})
+    return records
+
+
+def match_rates(reqs: list[tuple[str, Voice, Voice]], meas: Measurer,
+                step: int = 0) -> list[Voice]:
+    """For each (text, target voice, voice): ``voice`` at the rate that speaks ``text`` in the
+    duration the target voice takes (SALMon: the other speaker's half lasts as long).
+
+    The rate is guessed from one measurement (duration ~ 1 / rate) and kept if it beats the
+    voice's own rate; ``step > 0`` also tries the guess +- ``step`` words per minute."""
+    meas.measure([(t, a), (t, b)] for t, a, b in reqs)
+    guesses = []
+    for t, a, b in reqs:
+        r0 = int(round(b.rate * meas.seconds(t, b) / max(meas.seconds(t, a), 1e-3)))
+        r0 = min(max(r0, 80), 450)
+        rates = {b.rate, r0 - step, r0, r0 + step} if step else {b.rate, r0}
+        guesses.append([Voice(b.name, r, b.pitch) for r in sorted(rates)])
+    meas.measure([(t, v) for v in vs] for (t, _, _), vs in zip(reqs, guesses))
+    return [min(vs, key=lambda v, t=t, a=a: (abs(meas.seconds(t, v) - meas.seconds(t, a)),
+                                              abs(v.rate - a.rate)))
+            for (t, a, _), vs in zip(reqs, guesses)]
