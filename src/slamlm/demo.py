@@ -38,7 +38,7 @@ class DemoConfig:
     threads: int = 0  # torch CPU threads (0: all cores)
     stories: int = 160
     voices: tuple[str, ...] = ("en-us", "en-us+f3", "en")  # "en" is British English
-    bench_items: int = 24
+    bench_items: int = 60  # items per benchmark: 120 pairs (sWUGGY, sBLIMP, SALMon), 60 (sSC, tSC)
     preferences: int = 80
     k: int = 100  # k-means clusters of the mel units
     text_lm: str = "auto"  # auto: SmolLM2-135M GGUF if installed | "none" | folder / hub id / .gguf
