@@ -27,7 +27,12 @@ def test_dpo_loss_hand_values():
     pc, pr, rc, rr = _t(PC), _t(PR), _t(RC), _t(RR)
     loss, m = dpo_loss(pc, pr, rc, rr, beta=0.1)
     assert loss.item() == pytest.approx(0.78610792675, abs=1e-9)
-    assert LOSS == pytest.approx(0.78610792675, abs=1e-9)
+    # the same number from the formula written out per pair (margins from the inputs)
+    margins = [0.1 * ((a - c) - (b - d)) for a, b, c, d in zip(PC, PR, RC, RR)]
+    assert margins == pytest.approx([0.2, -0.5])
+    assert loss.item() == pytest.approx(
+        sum(math.log1p(math.exp(-mg)) for mg in margins) / 2, abs=1e-12)
+    assert loss.item() == pytest.approx(LOSS, abs=1e-9)
     assert m["reward_accuracy"] == 0.5  # pair 1 right, pair 2 wrong
     assert m["reward_chosen"] == pytest.approx((0.1 * 1 + 0.1 * -2) / 2)  # -0.05
     assert m["reward_rejected"] == pytest.approx((0.1 * -1 + 0.1 * 3) / 2)  # 0.1
