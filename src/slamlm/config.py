@@ -258,8 +258,10 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not a UTF-8 text file (byte {e.start}: {e.reason})") from e
+    except (yaml.YAMLError, ValueError, RecursionError) as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from e
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping, got {type(data).__name__}")
@@ -280,7 +282,12 @@ def build_config(
         data = merge_dicts(data, base)
     if overrides:
         data = merge_dicts(data, parse_overrides(overrides))
-    return from_dict(cls, data)
+    try:
+        return from_dict(cls, data)
+    except ConfigError as e:
+        if config_file is None or str(config_file) in str(e):
+            raise
+        raise ConfigError(f"{config_file} (with --set overrides, if any): {e}") from e
 
 
 def replace_nested(cfg: T, **changes: Any) -> T:

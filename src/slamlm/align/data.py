@@ -145,7 +145,11 @@ def load_triplets(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: triplets file does not exist (--data)")
-    lines = path.read_text(encoding="utf-8").splitlines()
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise ManifestError(f"{path}: not a UTF-8 JSONL file (byte {e.start}: {e.reason}); "
+                            f"give one JSON triplet per line") from e
     pairs, summary, seen = [], DataSummary(), set()
     for i, line in enumerate(lines, 1):
         if not line.strip():
@@ -159,8 +163,11 @@ def load_triplets(
                 raise ValueError(f"duplicate id {rec_id!r}")
             units = _units_of(rec, path.parent, encode)
             pair = make_pair(rec_id, *units, vocab=vocab)
-        except (ValueError, ManifestError, OSError, RuntimeError) as e:
-            reason = f"{path} line {i}: {e}"
+        except (ValueError, ManifestError, OSError, RuntimeError, TypeError, KeyError,
+                IndexError, AttributeError, OverflowError) as e:  # a bad record, never a crash
+            msg = str(e) if isinstance(e, (ValueError, OSError, RuntimeError)) else (
+                f"malformed record ({type(e).__name__}: {e})")
+            reason = f"{path} line {i}: {msg}"
             summary.n_failed += 1
             summary.failures.append(reason)
             if failures is None:

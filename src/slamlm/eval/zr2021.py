@@ -29,7 +29,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from slamlm.eval.pairs import Pair
-from slamlm.io import ManifestError, atomic_write_text
+from slamlm.io import ManifestError, atomic_write_text, reading
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,13 @@ def resolve_zr2021_dir(path: str | Path, kind: str | None = None, subset: str = 
 
 
 def _read_gold(gold: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
+    if not gold.is_file():
+        raise ManifestError(f"{gold}: not a file (a ZeroSpeech 2021 gold.csv is expected here)")
+    with reading(gold, "a ZeroSpeech 2021 gold.csv is UTF-8 CSV with a header row"):
+        return _parse_gold(gold, required)
+
+
+def _parse_gold(gold: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
     with open(gold, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         header = [h.strip() for h in (reader.fieldnames or [])]

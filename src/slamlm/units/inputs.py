@@ -21,7 +21,7 @@ def list_inputs(spec: str | Path) -> list[tuple[str, str]]:
     p = Path(s)
     if p.is_file() and (s.endswith(".jsonl") or s.endswith(".jsonl.gz")):
         items = []
-        for i, r in enumerate(read_jsonl(p), 1):
+        for i, r in enumerate(read_jsonl(p, cut_tail="error"), 1):
             if "path" not in r:
                 raise ManifestError(f"{p} line {i}: record has no 'path'")
             if not isinstance(r["path"], str) or not r["path"]:
@@ -30,7 +30,15 @@ def list_inputs(spec: str | Path) -> list[tuple[str, str]]:
             path = Path(r["path"]) if Path(r["path"]).is_absolute() else p.parent / r["path"]
             items.append((str(r.get("id") or record_id(path, p.parent)), str(path)))
     elif p.is_file() and p.suffix in (".txt", ".lst", ".list", ".scp"):
-        lines = [ln.strip() for ln in p.read_text().splitlines() if ln.strip()]
+        try:
+            text = p.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise ManifestError(f"{p}: not a UTF-8 text list of audio paths (byte {e.start}: "
+                                f"{e.reason}); give one path per line") from e
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+        for i, ln in enumerate(text.splitlines(), 1):
+            if "\0" in ln:
+                raise ManifestError(f"{p} line {i}: NUL byte in a path; give one path per line")
         paths = [Path(ln) if Path(ln).is_absolute() else p.parent / ln for ln in lines]
         items = [(record_id(q, p.parent), str(q)) for q in paths]
     else:
