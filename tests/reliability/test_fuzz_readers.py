@@ -18,6 +18,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+import os
 import shutil
 from collections import Counter
 from collections.abc import Callable
@@ -33,7 +34,9 @@ from reliability_helpers import tree_hashes
 
 from slamlm.io import FailureLog
 
-FUZZ = settings(max_examples=30, deadline=None, derandomize=True, database=None,
+# SLAM_FUZZ_EXAMPLES=500 (and SLAM_FUZZ_RANDOM=1 for fresh cases) hunts harder, locally
+FUZZ = settings(max_examples=int(os.environ.get("SLAM_FUZZ_EXAMPLES", 30)), deadline=None,
+                derandomize=not os.environ.get("SLAM_FUZZ_RANDOM"), database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 CLEAR = (ValueError, FileNotFoundError, OSError)
 NOT_CLEAR = (UnicodeError, json.JSONDecodeError)  # ValueError subclasses that name no file
@@ -163,7 +166,9 @@ def maybe_folder(strategy):
 def complete_lines(data: bytes | None) -> int:
     if data is None:
         return 0
-    return sum(1 for ln in data.split(b"\n") if ln.strip())
+    """Lines as the readers count them: universal newlines (\n, \r\n, \r), nothing else."""
+    text = data.decode("utf-8", "replace").replace("\r\n", "\n").replace("\r", "\n")
+    return sum(1 for ln in text.split("\n") if ln.strip())
 
 
 # ------------------------------------------------------------------------------- units files
@@ -434,3 +439,40 @@ def test_fuzz_synth_user_text(base, jsonl, jcontent, tcontent):
         assert out and all(isinstance(t, str) and t for t in out), "no usable text, no error"
         if jsonl:
             assert len(out) == complete_lines(content), "a record was dropped silently"
+
+
+# ------------------------------------------------------------------ pairs.jsonl benchmarks
+PAIRS = [{"id": f"p{i}", "positive": [1, 2, 3], "negative": [3, 2, 1], "group": {"g": "a"}}
+         for i in range(3)]
+
+
+@FUZZ
+@given(content=maybe_folder(jsonl_mutation(PAIRS)))
+def test_fuzz_pairs_manifest(base, content):
+    from slamlm.eval.readers import read_benchmark
+
+    d = fresh(base)
+    place(d / "pairs.jsonl", content)
+    status, out = check("read_benchmark(pairs.jsonl)", lambda: read_benchmark(d), "pairs.jsonl")
+    if status == "ok" and content is not None:
+        assert len(out.pairs) == complete_lines(content), "a pair was dropped silently"
+
+
+# -------------------------------------------------------------- config structure (YAML keys)
+CONFIG_DICT = {"out": "run/x", "device": "cpu", "seed": 3,
+               "train": {"lr": 0.001, "batch_size": 4, "max_steps": 10},
+               "data": {"tokens": "run/tokens", "context": 32}}
+
+
+@FUZZ
+@given(cfg=record_mutation(CONFIG_DICT))
+def test_fuzz_config_keys(base, cfg):
+    import yaml
+
+    from slamlm.config import build_config
+    from slamlm.train import PretrainConfig
+
+    d = fresh(base)
+    (d / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    check("build_config(keys)", lambda: build_config(PretrainConfig, config_file=d / "cfg.yaml"),
+          "cfg.yaml")

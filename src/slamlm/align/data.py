@@ -146,7 +146,9 @@ def load_triplets(
     if not path.is_file():
         raise FileNotFoundError(f"{path}: triplets file does not exist (--data)")
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        # lines end at \n only: splitlines() also breaks at \v, \f, \x1c..., which would
+        # number lines unlike the user's editor
+        lines = path.read_text(encoding="utf-8").split("\n")
     except UnicodeDecodeError as e:
         raise ManifestError(f"{path}: not a UTF-8 JSONL file (byte {e.start}: {e.reason}); "
                             f"give one JSON triplet per line") from e
