@@ -287,7 +287,8 @@ def build_config(
     except ConfigError as e:
         if config_file is None or str(config_file) in str(e):
             raise
-        raise ConfigError(f"{config_file} (with --set overrides, if any): {e}") from e
+        given = " (with the --set overrides)" if overrides else ""
+        raise ConfigError(f"{config_file}{given}: {e}") from e
 
 
 def replace_nested(cfg: T, **changes: Any) -> T:

@@ -75,6 +75,8 @@ def check(reader: str, fn: Callable[[], Any], name: str) -> tuple[str, Any]:
     except CLEAR as e:
         assert name in str(e), f"{reader}: error does not name {name!r}: {type(e).__name__}: {e}"
         COUNTS[f"{reader}:error"] += 1
+        if os.environ.get("SLAM_FUZZ_SHOW"):
+            print(f"{reader}: {type(e).__name__}: {e}")
         return "error", e
     COUNTS[f"{reader}:ok"] += 1
     return "ok", out
@@ -459,8 +461,8 @@ def test_fuzz_pairs_manifest(base, content):
 
 
 # -------------------------------------------------------------- config structure (YAML keys)
-CONFIG_DICT = {"out": "run/x", "device": "cpu", "seed": 3,
-               "train": {"lr": 0.001, "batch_size": 4, "max_steps": 10},
+CONFIG_DICT = {"out": "run/x", "device": "cpu",
+               "train": {"lr": 0.001, "batch_size": 4, "micro_batch": 2, "max_steps": 10},
                "data": {"tokens": "run/tokens", "context": 32}}
 
 

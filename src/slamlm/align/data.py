@@ -117,6 +117,12 @@ def _units_of(rec: dict[str, Any], root: Path, encode: Callable[[list[Path]], li
               | None) -> list[np.ndarray]:
     """The three unit arrays of a record (lists or audio); raises ValueError with the reason."""
     if all(f"{r}_units" in rec for r in ROLES):
+        for r in ROLES:
+            u = rec[f"{r}_units"]
+            if not isinstance(u, list) or not all(
+                    isinstance(x, int) and not isinstance(x, bool) for x in u):
+                raise ValueError(f"'{r}_units' must be a list of integer unit ids, got "
+                                 f"{json.dumps(u)[:40]}")
         return [np.asarray(rec[f"{r}_units"], dtype=np.int64).reshape(-1) for r in ROLES]
     if not all(isinstance(rec.get(f"{r}_path"), str) for r in ROLES):
         raise ValueError("needs prompt_/chosen_/rejected_units or prompt_/chosen_/rejected_path")
