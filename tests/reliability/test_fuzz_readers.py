@@ -35,7 +35,7 @@ from reliability_helpers import tree_hashes
 from slamlm.io import FailureLog
 
 # SLAM_FUZZ_EXAMPLES=500 (and SLAM_FUZZ_RANDOM=1 for fresh cases) hunts harder, locally
-FUZZ = settings(max_examples=int(os.environ.get("SLAM_FUZZ_EXAMPLES", 30)), deadline=None,
+FUZZ = settings(max_examples=int(os.environ.get("SLAM_FUZZ_EXAMPLES", 40)), deadline=None,
                 derandomize=not os.environ.get("SLAM_FUZZ_RANDOM"), database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 CLEAR = (ValueError, FileNotFoundError, OSError)
@@ -110,11 +110,22 @@ def byte_mutation(draw, data: bytes) -> bytes:
 
 @st.composite
 def record_mutation(draw, rec: dict) -> dict:
-    """Drop, add, or retype a key (recursively into dict values)."""
+    """Drop, add, or retype a key (recursively into dict values), retype one list element,
+    or put a senseless number (zero, negative, huge, fractional, NaN) in a numeric field."""
     rec = json.loads(json.dumps(rec))
-    kind = draw(st.sampled_from(["drop", "extra", "retype", "retype_nested"]))
+    kind = draw(st.sampled_from(["drop", "extra", "retype", "retype_nested", "element",
+                                 "nonsense"]))
     keys = sorted(rec)
-    if kind == "drop" and keys:
+    lists = [k for k in keys if isinstance(rec[k], list) and rec[k]]
+    numbers = [k for k in keys if isinstance(rec[k], (int, float)) and not isinstance(rec[k], bool)]
+    if kind == "element" and lists:
+        k = draw(st.sampled_from(lists))
+        rec[k][draw(st.integers(0, len(rec[k]) - 1))] = draw(
+            JSON_VALUES | st.sampled_from([-1, 2**31, 2**64, 1.5, True]))
+    elif kind == "nonsense" and numbers:
+        rec[draw(st.sampled_from(numbers))] = draw(st.sampled_from(
+            [0, -1, -(2**33), 2**63, 2**70, 0.5, float("nan"), float("inf")]))
+    elif kind == "drop" and keys:
         rec.pop(draw(st.sampled_from(keys)))
     elif kind == "extra":
         rec[draw(st.text(min_size=1, max_size=6))] = draw(JSON_VALUES)
