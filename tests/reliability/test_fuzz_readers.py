@@ -489,3 +489,49 @@ def test_fuzz_config_keys(base, cfg):
     (d / "cfg.yaml").write_text(yaml.safe_dump(cfg))
     check("build_config(keys)", lambda: build_config(PretrainConfig, config_file=d / "cfg.yaml"),
           "cfg.yaml")
+
+
+# --------------------------------------------- end to end: `slam pack` on a mutated units file
+def _slam(argv: list[str]) -> tuple[int, str]:
+    """Run the CLI in-process; anything it does not turn into ``error:`` propagates (a bug)."""
+    import contextlib
+    import io
+
+    from slamlm.cli import main
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        try:
+            rc = main(["-q", *argv])
+        except SystemExit as e:
+            rc = int(e.code or 0)
+    return rc, err.getvalue()
+
+
+def _pack_records() -> list[dict]:
+    from slamlm.data.synthetic import synthetic_records
+
+    return synthetic_records(4, k=40, mean_len=12, seed=0)
+
+
+@FUZZ
+@given(content=jsonl_mutation(_pack_records()))
+def test_fuzz_slam_pack(base, content):
+    d = fresh(base)
+    place(d / "units" / "part.jsonl", content)
+    COUNTS["slam pack:cases"] += 1
+    rc, err = _slam(["pack", str(d / "units"), "--out", str(d / "tok"), "--n-units", "40",
+                     "--context", "16", "--val-fraction", "0.25"])
+    if rc != 0:
+        COUNTS["slam pack:error"] += 1
+        assert rc == 1 and "slam pack: error:" in err and "Traceback" not in err, err
+        assert "part.jsonl" in err or "units" in err, err
+        assert not (d / "tok" / "index.json").exists(), "half-written output looks complete"
+        return
+    COUNTS["slam pack:ok"] += 1
+    index = json.loads((d / "tok" / "index.json").read_text())
+    fails = d / "tok_failures.jsonl"
+    n_fail = complete_lines(fails.read_bytes()) if fails.exists() else 0
+    assert index.get("n_failures", 0) == n_fail
+    if n_fail:
+        COUNTS["slam pack:reported_skip"] += n_fail
