@@ -9,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from slamlm.audio import find_audio, record_id
@@ -38,6 +39,14 @@ def list_inputs(spec: str | Path) -> list[tuple[str, str]]:
             if not isinstance(r["path"], str) or not r["path"]:
                 raise ManifestError(f"{p} line {i}: 'path' must be a non-empty string, got "
                                     f"{r['path']!r}")
+            if "\0" in r["path"]:
+                raise ManifestError(f"{p} line {i}: NUL byte in 'path'")
+            rid = r.get("id")
+            if rid is not None and (isinstance(rid, bool) or not isinstance(rid, (str, int))
+                                    or not str(rid).strip()):
+                raise ManifestError(f"{p} line {i}: 'id' must be a non-empty string, got "
+                                    f"{json.dumps(rid)[:40]} (or leave it out: the id is then "
+                                    f"the path without extension)")
             path = Path(r["path"]) if Path(r["path"]).is_absolute() else p.parent / r["path"]
             items.append((str(r.get("id") or _rid(path, p.parent, f"{p} line {i}")), str(path)))
     elif p.is_file() and p.suffix in (".txt", ".lst", ".list", ".scp"):
