@@ -190,14 +190,27 @@ UNITS = [{"id": f"u{i}", "path": f"u{i}.wav", "units": [1, 2, 3 + i], "durations
 
 
 @FUZZ
-@given(content=maybe_folder(jsonl_mutation(UNITS)))
-def test_fuzz_read_units(base, content):
+@given(content=maybe_folder(jsonl_mutation(UNITS)),
+       gz=st.sampled_from([None, "gzip", "gz_bytes"]), data=st.data())
+def test_fuzz_read_units(base, content, gz, data):
+    import gzip
+
     from slamlm.units.runner import read_units
 
     d = fresh(base)
-    place(d / "units.jsonl", content)
+    name = "units.jsonl.gz" if gz else "units.jsonl"
+    if gz == "gz_bytes":  # a mutated gzip stream (records intact before compression)
+        content = data.draw(byte_mutation(gzip.compress(jsonl_bytes(UNITS), mtime=0)))
+    raw = content
+    if gz == "gzip" and content is not None:
+        raw = gzip.compress(content, mtime=0)
+    place(d / name, raw)
     with _Warnings("slamlm.io") as warned:
-        status, out = check("read_units", lambda: list(read_units(d)), "units.jsonl")
+        status, out = check("read_units", lambda: list(read_units(d)), name)
+    if gz == "gz_bytes":
+        if status == "ok":
+            assert out in ([], UNITS) or len(out) <= len(UNITS)
+        return
     if status == "ok":
         assert all(isinstance(r, dict) for r in out)
         if len(out) != complete_lines(content):  # a units folder we append to: a cut last line
