@@ -517,7 +517,7 @@ def _slam(argv: list[str]) -> tuple[int, str]:
     from slamlm.cli import main
 
     err = io.StringIO()
-    with contextlib.redirect_stderr(err):
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
         try:
             rc = main(["-q", *argv])
         except SystemExit as e:
