@@ -217,6 +217,10 @@ def from_dict(cls: type[T], data: Mapping[str, Any], prefix: str = "",
             raise ConfigError(_old_names(str(e), data, aliases, prefix)) from None
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    odd = [k for k in data if not isinstance(k, str)]
+    if odd:  # YAML allows `? ` (null), numbers and lists as keys
+        raise ConfigError(f"{prefix or cls.__name__}: config keys must be names, got "
+                          f"{odd[0]!r} ({type(odd[0]).__name__})")
     unknown = sorted(set(data) - set(fields))
     if unknown:
         where = f"{prefix}." if prefix else ""

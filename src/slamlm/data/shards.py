@@ -113,7 +113,8 @@ class TokenShard:
                              f"{(bad or ['vocab'])[0]!r}: re-run slam pack")
         bin_path = folder / meta["file"]
         if not bin_path.is_file():
-            raise ShardError(f"{bin_path} is missing: re-run slam pack")
+            raise ShardError(f"{bin_path} (named by {folder}/index.json) is missing or not a "
+                             f"file: re-run slam pack")
         dtype = index_dtype(index, folder / "index.json")
         itemsize = dtype.itemsize
         n_file = bin_path.stat().st_size // itemsize
@@ -124,7 +125,8 @@ class TokenShard:
             )
         docs_path = folder / meta["docs"]
         if not docs_path.is_file():
-            raise ShardError(f"{docs_path} is missing or not a file: re-run slam pack")
+            raise ShardError(f"{docs_path} (named by {folder}/index.json) is missing or not a "
+                             f"file: re-run slam pack")
         with reading(docs_path, "re-run slam pack", ShardError):
             docs = np.load(docs_path, allow_pickle=False)
         if (docs.shape != (meta["n_docs"], 2) or not np.issubdtype(docs.dtype, np.integer)
