@@ -87,9 +87,17 @@ class UnitVocab:
             raw = np.asarray(units)
         except (ValueError, TypeError, OverflowError) as e:  # ragged nesting and the like
             raise VocabError(f"{where}: units must be a flat list of integers ({e})") from e
-        if raw.ndim > 1 or (raw.size and raw.dtype.kind not in "iu"):
-            first = next((u for u in raw.reshape(-1).tolist()
-                          if not isinstance(u, int) or isinstance(u, bool)), raw.reshape(-1)[0])
+        if raw.ndim > 1:
+            raise VocabError(f"{where}: units must be a flat list of integers, found nested "
+                             f"lists (shape {raw.shape})")
+        if raw.size and raw.dtype.kind not in "iu":
+            flat = raw.reshape(-1).tolist()
+            first = next((u for u in flat
+                          if not isinstance(u, int) or isinstance(u, bool)), flat[0])
+            if isinstance(first, int) and not isinstance(first, bool):  # beyond int64
+                big = max(flat, key=abs)
+                raise VocabError(f"{where}: unit {big} is outside the vocabulary of "
+                                 f"{self.n_units} units (was this made with another k-means?)")
             raise VocabError(f"{where}: units must be a flat list of integers, found "
                              f"{first!r} ({type(first).__name__})")
         if raw.size and raw.dtype.kind == "u" and raw.max() >= self.n_units:
