@@ -217,6 +217,10 @@ def from_dict(cls: type[T], data: Mapping[str, Any], prefix: str = "",
             raise ConfigError(_old_names(str(e), data, aliases, prefix)) from None
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    odd = [k for k in data if not isinstance(k, str)]
+    if odd:  # YAML allows `? ` (null), numbers and lists as keys
+        raise ConfigError(f"{prefix or cls.__name__}: config keys must be names, got "
+                          f"{odd[0]!r} ({type(odd[0]).__name__})")
     unknown = sorted(set(data) - set(fields))
     if unknown:
         where = f"{prefix}." if prefix else ""
@@ -258,8 +262,10 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as e:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not a UTF-8 text file (byte {e.start}: {e.reason})") from e
+    except (yaml.YAMLError, ValueError, RecursionError) as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from e
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: the top level must be a mapping, got {type(data).__name__}")
@@ -280,7 +286,13 @@ def build_config(
         data = merge_dicts(data, base)
     if overrides:
         data = merge_dicts(data, parse_overrides(overrides))
-    return from_dict(cls, data)
+    try:
+        return from_dict(cls, data)
+    except ConfigError as e:
+        if config_file is None or str(config_file) in str(e):
+            raise
+        given = " (with the --set overrides)" if overrides else ""
+        raise ConfigError(f"{config_file}{given}: {e}") from e
 
 
 def replace_nested(cfg: T, **changes: Any) -> T:

@@ -19,9 +19,11 @@ import contextlib
 import gzip
 import io
 import json
+import logging
 import os
 import shutil
 import tempfile
+import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -104,19 +106,56 @@ def open_text(path: str | Path, mode: str = "rt") -> io.TextIOBase:
     return open(path, mode.replace("t", ""), encoding="utf-8")  # type: ignore[return-value]
 
 
-def read_jsonl(path: str | Path, skip_bad: bool = False) -> Iterator[dict[str, Any]]:
+@contextlib.contextmanager
+def reading(path: str | Path, fix: str, error: type[Exception] | None = None) -> Iterator[None]:
+    """Parse a user's ``path`` inside this block: any failure leaves it as ``error``
+    (:class:`ManifestError` by default) naming the file, what went wrong and ``fix``.
+
+    An error that already names the file (a ``ValueError`` or ``OSError`` of ours) passes
+    unchanged; a library's own (``KeyError``, ``TypeError``, ``UnicodeDecodeError``,
+    ``struct.error``, safetensors' or numpy's) never reaches the user bare.
+
+    Example:
+        >>> try:
+        ...     with reading("x.json", "re-create it"):
+        ...         {}["splits"]
+        ... except ManifestError as e:
+        ...     print(e)
+        x.json: cannot be read (KeyError: 'splits'): re-create it
+    """
+    path = Path(path)
+    try:
+        yield
+    except Exception as e:  # noqa: BLE001 - converted into a clear error below
+        cls = error or ManifestError
+        if isinstance(e, cls) and not isinstance(e, (UnicodeError, json.JSONDecodeError)):
+            raise  # one of ours, already clear
+        clear = (isinstance(e, (ValueError, OSError)) and not isinstance(e, UnicodeError)
+                 and not isinstance(e, json.JSONDecodeError)
+                 and (str(path) in str(e) or path.name in str(e)))
+        if clear:
+            raise
+        raise cls(f"{path}: cannot be read ({type(e).__name__}: {str(e)[:200]}): {fix}") from e
+
+
+def read_jsonl(path: str | Path, skip_bad: bool = False, cut_tail: str = "skip"
+               ) -> Iterator[dict[str, Any]]:
     """Yield JSON objects from a ``.jsonl``/``.jsonl.gz`` file.
 
     A malformed line raises :class:`ManifestError` naming ``file line N`` (or is skipped when
-    ``skip_bad``; a truncated final line from a killed writer is always skipped with no error).
+    ``skip_bad``). A cut final line (no trailing newline, as a killed writer leaves) is, by
+    ``cut_tail``: ``"skip"`` (files we append to and repair on resume), ``"warn"`` (skipped and
+    logged) or ``"error"`` (a file the user gave: never silently dropped).
     """
     path = Path(path)
+    if path.is_dir():
+        raise ManifestError(f"{path}: is a folder, expected a .jsonl file")
     if not path.is_file():
         raise ManifestError(f"{path}: file does not exist")
     try:
         with open_text(path) as f:
             lines = f.read().split("\n")
-    except (OSError, EOFError, UnicodeDecodeError) as e:
+    except (OSError, EOFError, UnicodeDecodeError, zlib.error) as e:
         raise ManifestError(f"{path}: cannot read ({e})") from e
     last = len(lines) - 1
     for i, line in enumerate(lines, 1):
@@ -125,8 +164,15 @@ def read_jsonl(path: str | Path, skip_bad: bool = False) -> Iterator[dict[str, A
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as e:
-            if i - 1 == last:  # no trailing newline: a write cut short by a kill
+            if i - 1 == last and cut_tail != "error":  # no trailing newline: a cut write
+                if cut_tail == "warn":
+                    logging.getLogger(__name__).warning(
+                        "%s line %d: cut-off last line (no newline, not valid JSON) skipped; "
+                        "re-run the stage that wrote it to complete the file", path, i)
                 return
+            if i - 1 == last:
+                raise ManifestError(f"{path} line {i}: last line is cut off ({e.msg}): the file "
+                                    f"is incomplete; re-export or re-copy it") from e
             if skip_bad:
                 continue
             raise ManifestError(f"{path} line {i}: not valid JSON ({e.msg})") from e

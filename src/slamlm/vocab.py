@@ -81,8 +81,29 @@ class UnitVocab:
         return self.unit_offset + self.n_units + (self.n_text + 2 if self.n_text else 0)
 
     def encode_units(self, units: Any, where: str = "units") -> np.ndarray:
-        """Unit ids (0..k-1) -> token ids; raises naming ``where`` on out-of-range units."""
-        arr = np.asarray(units, dtype=np.int64)
+        """Unit ids (0..k-1) -> token ids; raises naming ``where`` on out-of-range or
+        non-integer units (a float, bool, string or nested list is never silently cast)."""
+        try:
+            raw = np.asarray(units)
+        except (ValueError, TypeError, OverflowError) as e:  # ragged nesting and the like
+            raise VocabError(f"{where}: units must be a flat list of integers ({e})") from e
+        if raw.ndim > 1:
+            raise VocabError(f"{where}: units must be a flat list of integers, found nested "
+                             f"lists (shape {raw.shape})")
+        if raw.size and raw.dtype.kind not in "iu":
+            flat = raw.reshape(-1).tolist()
+            first = next((u for u in flat
+                          if not isinstance(u, int) or isinstance(u, bool)), flat[0])
+            if isinstance(first, int) and not isinstance(first, bool):  # beyond int64
+                big = max(flat, key=abs)
+                raise VocabError(f"{where}: unit {big} is outside the vocabulary of "
+                                 f"{self.n_units} units (was this made with another k-means?)")
+            raise VocabError(f"{where}: units must be a flat list of integers, found "
+                             f"{first!r} ({type(first).__name__})")
+        if raw.size and raw.dtype.kind == "u" and raw.max() >= self.n_units:
+            raise VocabError(f"{where}: unit {int(raw.max())} is outside the vocabulary of "
+                             f"{self.n_units} units (was this made with another k-means?)")
+        arr = raw.astype(np.int64).reshape(-1)
         if arr.size and (arr.min() < 0 or arr.max() >= self.n_units):
             bad = int(arr.max() if arr.max() >= self.n_units else arr.min())
             raise VocabError(

@@ -117,6 +117,12 @@ def _units_of(rec: dict[str, Any], root: Path, encode: Callable[[list[Path]], li
               | None) -> list[np.ndarray]:
     """The three unit arrays of a record (lists or audio); raises ValueError with the reason."""
     if all(f"{r}_units" in rec for r in ROLES):
+        for r in ROLES:
+            u = rec[f"{r}_units"]
+            if not isinstance(u, list) or not all(
+                    isinstance(x, int) and not isinstance(x, bool) for x in u):
+                raise ValueError(f"'{r}_units' must be a list of integer unit ids, got "
+                                 f"{json.dumps(u)[:40]}")
         return [np.asarray(rec[f"{r}_units"], dtype=np.int64).reshape(-1) for r in ROLES]
     if not all(isinstance(rec.get(f"{r}_path"), str) for r in ROLES):
         raise ValueError("needs prompt_/chosen_/rejected_units or prompt_/chosen_/rejected_path")
@@ -145,7 +151,13 @@ def load_triplets(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: triplets file does not exist (--data)")
-    lines = path.read_text(encoding="utf-8").splitlines()
+    try:
+        # lines end at \n only: splitlines() also breaks at \v, \f, \x1c..., which would
+        # number lines unlike the user's editor
+        lines = path.read_text(encoding="utf-8").split("\n")
+    except UnicodeDecodeError as e:
+        raise ManifestError(f"{path}: not a UTF-8 JSONL file (byte {e.start}: {e.reason}); "
+                            f"give one JSON triplet per line") from e
     pairs, summary, seen = [], DataSummary(), set()
     for i, line in enumerate(lines, 1):
         if not line.strip():
@@ -159,8 +171,11 @@ def load_triplets(
                 raise ValueError(f"duplicate id {rec_id!r}")
             units = _units_of(rec, path.parent, encode)
             pair = make_pair(rec_id, *units, vocab=vocab)
-        except (ValueError, ManifestError, OSError, RuntimeError) as e:
-            reason = f"{path} line {i}: {e}"
+        except (ValueError, ManifestError, OSError, RuntimeError, TypeError, KeyError,
+                IndexError, AttributeError, OverflowError) as e:  # a bad record, never a crash
+            msg = str(e) if isinstance(e, (ValueError, OSError, RuntimeError)) else (
+                f"malformed record ({type(e).__name__}: {e})")
+            reason = f"{path} line {i}: {msg}"
             summary.n_failed += 1
             summary.failures.append(reason)
             if failures is None:

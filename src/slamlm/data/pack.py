@@ -87,7 +87,7 @@ def split_long(tokens: np.ndarray, context: int) -> list[np.ndarray]:
 def document_tokens(record: dict, vocab: UnitVocab, where: str) -> np.ndarray:
     """``[bos] + units + 3 + [eos]`` of one units record (errors name ``where``)."""
     units = record.get("units")
-    if units is None or isinstance(units, (str, bytes)):
+    if not isinstance(units, list):
         raise ManifestError(f"{where}: record has no 'units' list")
     if len(units) == 0:
         raise ManifestError(f"{where}: empty 'units' list")

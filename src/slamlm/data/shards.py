@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from slamlm.io import reading
 from slamlm.vocab import UnitVocab
 
 FORMAT_VERSION = 1
@@ -66,9 +67,12 @@ def read_index(folder: str | Path) -> dict[str, Any]:
     if not path.is_file():
         raise ShardError(f"{path} does not exist: run `slam pack UNITS_DIR --out {folder}` first")
     try:
-        index = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as e:
+        index = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
         raise ShardError(f"{path}: unreadable index ({e}): re-run slam pack") from e
+    if not isinstance(index, dict):
+        raise ShardError(f"{path}: expected a JSON object, got {type(index).__name__}: "
+                         f"re-run slam pack")
     if index.get("format") != FORMAT_VERSION:
         raise ShardError(f"{path}: format {index.get('format')!r} != {FORMAT_VERSION}: re-run slam pack")
     return index
@@ -90,13 +94,27 @@ class TokenShard:
     def open(cls, folder: str | Path, split: str = "train") -> TokenShard:
         """Open and validate ``folder/<split>.bin`` against ``index.json``."""
         folder = Path(folder)
+        with reading(folder / "index.json", "re-run slam pack", ShardError):
+            return cls._open(folder, split)
+
+    @classmethod
+    def _open(cls, folder: Path, split: str) -> TokenShard:
         index = read_index(folder)
+        if not isinstance(index.get("splits"), dict):
+            raise ShardError(f"{folder}/index.json: no 'splits' mapping: re-run slam pack")
         if split not in index["splits"]:
             raise ShardError(f"{folder}/index.json has no split {split!r} (has {sorted(index['splits'])})")
         meta = index["splits"][split]
+        need = {"file": str, "docs": str, "n_tokens": int, "n_docs": int}
+        bad = [k for k, t in need.items() if not isinstance(meta, dict)
+               or not isinstance(meta.get(k), t) or isinstance(meta.get(k), bool)]
+        if bad or not isinstance(index.get("vocab"), dict):
+            raise ShardError(f"{folder}/index.json: split {split!r} lacks a valid "
+                             f"{(bad or ['vocab'])[0]!r}: re-run slam pack")
         bin_path = folder / meta["file"]
         if not bin_path.is_file():
-            raise ShardError(f"{bin_path} is missing: re-run slam pack")
+            raise ShardError(f"{bin_path} (named by {folder}/index.json) is missing or not a "
+                             f"file: re-run slam pack")
         dtype = index_dtype(index, folder / "index.json")
         itemsize = dtype.itemsize
         n_file = bin_path.stat().st_size // itemsize
@@ -105,13 +123,21 @@ class TokenShard:
                 f"{folder.name}/{meta['file']} has {n_file} tokens but index.json says "
                 f"{meta['n_tokens']}: re-run slam pack"
             )
-        docs = np.load(folder / meta["docs"])
-        if docs.shape != (meta["n_docs"], 2) or (len(docs) and docs[-1].sum() != n_file):
+        docs_path = folder / meta["docs"]
+        if not docs_path.is_file():
+            raise ShardError(f"{docs_path} (named by {folder}/index.json) is missing or not a "
+                             f"file: re-run slam pack")
+        with reading(docs_path, "re-run slam pack", ShardError):
+            docs = np.load(docs_path, allow_pickle=False)
+        if (docs.shape != (meta["n_docs"], 2) or not np.issubdtype(docs.dtype, np.integer)
+                or (len(docs) and (docs.min() < 0 or (docs[:, 0] + docs[:, 1]).max() > n_file
+                                   or docs[-1].sum() != n_file))):
             raise ShardError(f"{folder / meta['docs']} disagrees with index.json: re-run slam pack")
         tokens = (np.memmap(bin_path, dtype=dtype, mode="r") if n_file
                   else np.zeros(0, dtype=dtype))
-        return cls(folder, split, tokens, docs[:, 0].copy(), docs[:, 1].copy(),
-                   UnitVocab.from_dict(index["vocab"]), index)
+        vocab = UnitVocab.from_dict(index["vocab"])
+        return cls(folder, split, tokens, docs[:, 0].astype(np.int64), docs[:, 1].astype(np.int64),
+                   vocab, index)
 
     @property
     def n_tokens(self) -> int:

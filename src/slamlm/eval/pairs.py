@@ -63,7 +63,7 @@ def read_pairs_manifest(path: str | Path) -> list[Pair]:
         path = path / "pairs.jsonl"
     pairs: list[Pair] = []
     seen: set[str] = set()
-    for n, rec in enumerate(read_jsonl(path), 1):
+    for n, rec in enumerate(read_jsonl(path, cut_tail="error"), 1):
         where = f"{path} record {n}"
         missing = [k for k in ("id", "positive", "negative") if k not in rec]
         if missing:

@@ -29,7 +29,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from slamlm.eval.pairs import Pair
-from slamlm.io import ManifestError, atomic_write_text
+from slamlm.io import ManifestError, atomic_write_text, reading
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,13 @@ def resolve_zr2021_dir(path: str | Path, kind: str | None = None, subset: str = 
 
 
 def _read_gold(gold: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
+    if not gold.is_file():
+        raise ManifestError(f"{gold}: not a file (a ZeroSpeech 2021 gold.csv is expected here)")
+    with reading(gold, "a ZeroSpeech 2021 gold.csv is UTF-8 CSV with a header row"):
+        return _parse_gold(gold, required)
+
+
+def _parse_gold(gold: Path, required: tuple[str, ...]) -> list[dict[str, str]]:
     with open(gold, newline="", encoding="utf-8") as f:
         reader = csv.DictReader(f)
         header = [h.strip() for h in (reader.fieldnames or [])]
@@ -168,7 +175,8 @@ def read_zr2021(path: str | Path, kind: str | None = None, subset: str = "dev") 
     if kind is None:
         kind = next((p for p in ("lexical", "syntactic") if p in folder.parts), None)
     if kind is None:
-        with open(gold, encoding="utf-8") as f:
+        with reading(gold, "a ZeroSpeech 2021 gold.csv is UTF-8 CSV with a header row"), \
+                open(gold, encoding="utf-8") as f:
             kind = "lexical" if "frequency" in f.readline() else "syntactic"
     rows = _read_gold(gold, LEXICAL_COLUMNS if kind == "lexical" else SYNTACTIC_COLUMNS)
     present = set(os.listdir(folder))
@@ -187,6 +195,9 @@ def read_zr2021(path: str | Path, kind: str | None = None, subset: str = "dev") 
             suffix = f"#{i}" if len(both) > 1 else ""
             pairs.append(Pair(f"{score_key}/{voice}{suffix}", pos["path"], neg["path"],
                               _group(kind, pos, voice), score_key))
+    if not pairs:
+        raise ManifestError(f"{gold}: no rows after the header (no pairs to score); give the "
+                            f"benchmark's full gold.csv")
     if kind == "syntactic":
         _warn_if_unlike_official_order(gold, rows, kind)
     return pairs

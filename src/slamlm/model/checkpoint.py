@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from slamlm.io import atomic_dir, atomic_write_json
+from slamlm.io import atomic_dir, atomic_write_json, reading
 from slamlm.model import slamkit
 from slamlm.model.build import build_model
 from slamlm.model.config import SpeechLMConfig
@@ -106,19 +106,27 @@ def load_checkpoint(
         return slamkit.load_slamkit(folder, raw, device, dtype)
     meta = read_meta(folder)
     cfg_path = folder / CONFIG
+    if not isinstance(meta["model"], dict):
+        raise CheckpointError(f"{cfg_path}: 'model' must be a mapping, got "
+                              f"{type(meta['model']).__name__}")
     try:
         cfg = SpeechLMConfig.from_dict(meta["model"])
     except ValueError as e:
         raise CheckpointError(f"{cfg_path}: bad 'model' section: {e}") from e
-    _check_vocab(meta, cfg, cfg_path)
+    with reading(cfg_path, "restore config.json from the run that wrote it", CheckpointError):
+        _check_vocab(meta, cfg, cfg_path)
     wpath = folder / WEIGHTS
     if not wpath.is_file():
         raise CheckpointError(f"{wpath}: missing weights file")
     # native models are built on the meta device (no wasted init); HF ones may hold
     # non-persistent buffers (rotary tables) that must be real
-    with torch.device("meta") if cfg.family != "hf" else contextlib.nullcontext():
-        model = build_model(cfg)
-    state = load_file(str(wpath))
+    with reading(cfg_path, "its 'model' section does not describe a buildable model; restore "
+                 "config.json from the run that wrote it", CheckpointError):
+        with torch.device("meta") if cfg.family != "hf" else contextlib.nullcontext():
+            model = build_model(cfg)
+    with reading(wpath, "not a safetensors file, or a damaged one: copy the checkpoint again",
+                 CheckpointError):
+        state = load_file(str(wpath))
     load_state(model, state, wpath)
     model.to(device=device, dtype=dtype)
     model.eval()

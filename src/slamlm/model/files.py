@@ -31,8 +31,8 @@ def read_json(path: Path, missing: str, error: type[Exception] = ValueError,
     if not path.is_file():
         raise missing_error(f"{path}: {missing}")
     try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as e:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, OSError) as e:  # JSONDecodeError, UnicodeDecodeError, IsADirectory
         raise error(f"{path}: not valid JSON ({e})") from e
 
 

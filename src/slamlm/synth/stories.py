@@ -310,10 +310,21 @@ def read_user_text(path: str | Path) -> list[str]:
         from slamlm.io import read_jsonl
 
         out = []
-        for i, r in enumerate(read_jsonl(path), 1):
+        for i, r in enumerate(read_jsonl(path, cut_tail="error"), 1):
             if not isinstance(r.get("text"), str) or not r["text"].strip():
                 raise ManifestError(f"{path} record {i}: needs a non-empty \"text\" field")
             out.append(" ".join(r["text"].split()))
+        if not out:
+            raise ManifestError(f"{path}: no records (the file is empty); give one "
+                                f"{{\"text\": ...}} object per line")
         return out
-    paras = re.split(r"\n\s*\n", path.read_text(encoding="utf-8"))
-    return [" ".join(p.split()) for p in paras if p.strip()]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise ManifestError(f"{path}: not a UTF-8 text file (byte {e.start}: {e.reason}); give "
+                            f"plain text, stories separated by a blank line") from e
+    paras = [" ".join(p.split()) for p in re.split(r"\n\s*\n", text) if p.strip()]
+    if not paras:
+        raise ManifestError(f"{path}: no usable text (the file is empty or only whitespace); "
+                            f"give stories separated by a blank line")
+    return paras

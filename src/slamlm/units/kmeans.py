@@ -126,14 +126,23 @@ def load_kmeans(path: str | Path, device: str | torch.device = "cpu") -> KMeans:
     if path.suffix == ".safetensors":
         from safetensors import safe_open
 
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-            if "centroids" not in f.keys():
-                raise ValueError(f"{path}: no 'centroids' tensor (not a slamlm k-means file)")
-            c = f.get_tensor("centroids")
-        layer = meta.get("layer") or None
-        km = KMeans(c, encoder=meta.get("encoder") or None,
-                    layer=int(layer) if layer else None, path=str(path))
+        from slamlm.io import reading
+
+        fix = "not a slamlm k-means file, or a damaged one: fit it again (slam units fit-kmeans)"
+        with reading(path, fix, ValueError):
+            with safe_open(str(path), framework="pt") as f:
+                meta = f.metadata() or {}
+                if "centroids" not in f.keys():
+                    raise ValueError(f"{path}: no 'centroids' tensor (not a slamlm k-means file)")
+                c = f.get_tensor("centroids")
+            layer = meta.get("layer") or None
+            if c.ndim != 2 or 0 in c.shape or not c.is_floating_point():
+                raise ValueError(f"{path}: centroids of shape {tuple(c.shape)} and dtype {c.dtype}; "
+                                 f"expected a non-empty 2-D float (k, dim) tensor: {fix}")
+            if not torch.isfinite(c).all():
+                raise ValueError(f"{path}: centroids hold NaN or infinite values: {fix}")
+            km = KMeans(c, encoder=meta.get("encoder") or None,
+                        layer=int(layer) if layer else None, path=str(path))
         if meta.get("hash") and meta["hash"] != km.hash:
             raise ValueError(f"{path}: centroids hash {km.hash} != recorded {meta['hash']} "
                              f"(file altered or corrupt)")

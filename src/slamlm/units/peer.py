@@ -45,16 +45,31 @@ def format_audio_repr(units: Iterable[int]) -> str:
     return "".join(f"<Un{int(u)}>" for u in units)
 
 
+def _ints(x: Any, low: int) -> bool:
+    """``x`` is a list of ints (not bools) all ``>= low``."""
+    return isinstance(x, list) and all(
+        isinstance(v, int) and not isinstance(v, bool) and v >= low for v in x)
+
+
 def peer_to_record(r: dict[str, Any], where: str, encoder: str) -> dict[str, Any]:
     """One peer line (features or tokens) -> our units record."""
     name = r.get("file_name")
-    if not isinstance(name, str):
-        raise ManifestError(f"{where}: no 'file_name'")
+    if not isinstance(name, str) or not Path(name).stem:
+        raise ManifestError(f"{where}: no 'file_name' (a non-empty audio file name string)")
     if "units" in r:
-        units, durations = list(r["units"]), r.get("duration")
+        units, durations = r["units"], r.get("duration")
+        if not _ints(units, 0):
+            raise ManifestError(f"{where}: 'units' must be a list of integers >= 0, got "
+                                f"{str(units)[:40]}")
+        if durations is not None and not _ints(durations, 1):
+            raise ManifestError(f"{where}: 'duration' must be a list of integers >= 1 (frames "
+                                f"per unit), got {str(durations)[:40]}")
         if durations is not None and len(durations) != len(units):
             raise ManifestError(f"{where}: {len(units)} units but {len(durations)} durations")
     elif "audio_repr" in r:
+        if not isinstance(r["audio_repr"], str):
+            raise ManifestError(f"{where}: 'audio_repr' must be a string of <UnN> tokens, got "
+                                f"{type(r['audio_repr']).__name__}")
         units, durations = parse_audio_repr(r["audio_repr"], where), None
     else:
         raise ManifestError(f"{where}: neither 'units' (features) nor 'audio_repr' (tokens)")
@@ -67,7 +82,7 @@ def import_peer(path: str | Path, out: str | Path, encoder: str = "peer") -> Pat
     """Peer ``features.jsonl`` / ``tokens.jsonl`` -> ``<out>/units.jsonl``; returns ``out``."""
     path, out = Path(path), Path(out)
     records, seen = [], {}
-    for i, r in enumerate(read_jsonl(path), 1):
+    for i, r in enumerate(read_jsonl(path, cut_tail="error"), 1):
         rec = peer_to_record(r, f"{path} line {i}", encoder)
         if rec["id"] in seen:
             raise ManifestError(f"{path} line {i}: id {rec['id']!r} (from file_name stem) repeats "

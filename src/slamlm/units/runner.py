@@ -93,7 +93,7 @@ def read_units(folder: str | Path) -> Iterator[dict[str, Any]]:
     if not files:
         raise FileNotFoundError(f"{folder}: no units*.jsonl files (run slam units extract first)")
     for f in files:
-        yield from read_jsonl(f)
+        yield from read_jsonl(f, cut_tail="warn")
 
 
 def plan_batches(seconds: list[float], batch_seconds: float) -> list[list[int]]:
