@@ -76,52 +76,109 @@ def resample(wav: np.ndarray, sr_in: int, sr_out: int = TARGET_SR) -> np.ndarray
     return soxr.resample(wav, sr_in, sr_out, quality="VHQ").astype(np.float32, copy=False)
 
 
+def probe_bytes(data: bytes, where: str) -> AudioInfo:
+    """:func:`probe_audio` of encoded audio held in memory (``where`` names it in errors)."""
+    import io
+
+    import soundfile as sf
+
+    if not data:
+        raise AudioError(where, "empty audio (0 bytes)")
+    try:
+        info = sf.info(io.BytesIO(data))
+    except Exception as e:
+        raise AudioError(where, f"not readable audio bytes ({_short(e)})") from e
+    return AudioInfo(int(info.samplerate), int(info.channels), int(info.frames))
+
+
 def load_audio(
     path: str | Path,
     target_sr: int = TARGET_SR,
     min_seconds: float = 0.0,
     max_seconds: float | None = None,
+    offset: float = 0.0,
+    duration: float | None = None,
 ) -> np.ndarray:
     """Decode ``path`` to mono float32 at ``target_sr`` and validate it.
 
     Raises :class:`AudioError` for: missing/unreadable/corrupt files, no samples, audio shorter
     than ``min_seconds`` (e.g. the encoder's receptive field), longer than ``max_seconds``, and
-    NaN/inf samples. Clipping (many samples at full scale) only logs a warning.
+    NaN/inf samples. Clipping (many samples at full scale) only logs a warning. ``offset`` /
+    ``duration`` (seconds) decode only that span (a lhotse cut of a longer recording).
     """
+    path = Path(path)
+    return _decode(str(path), path, probe_audio(path), target_sr, min_seconds, max_seconds,
+                   offset, duration)
+
+
+def load_audio_bytes(data: bytes, where: str, target_sr: int = TARGET_SR,
+                     min_seconds: float = 0.0, max_seconds: float | None = None) -> np.ndarray:
+    """:func:`load_audio` of encoded audio in memory (a parquet cell, a tar member)."""
+    import io
+
+    info = probe_bytes(data, where)
+    return _decode(io.BytesIO(data), where, info, target_sr, min_seconds, max_seconds, 0.0, None)
+
+
+def check_wav(wav: np.ndarray, sr: int, where: str, target_sr: int = TARGET_SR,
+              min_seconds: float = 0.0) -> np.ndarray:
+    """Validate and resample an already decoded array (a dataset's ``array`` column)."""
+    wav = np.asarray(wav, dtype=np.float32)
+    if wav.ndim == 2:
+        wav = wav.mean(axis=0 if wav.shape[0] < wav.shape[1] else 1)
+    if wav.ndim != 1 or wav.size == 0:
+        raise AudioError(where, "contains no audio samples")
+    if sr < MIN_SR:
+        raise AudioError(where, f"sample rate {sr} Hz is below {MIN_SR} Hz, not speech audio")
+    if not np.isfinite(wav).all():
+        raise AudioError(where, "contains NaN or infinite samples")
+    wav = resample(np.ascontiguousarray(wav), int(sr), target_sr)
+    if len(wav) / target_sr < min_seconds:
+        raise AudioError(where, f"too short: {len(wav) / target_sr:.3f} s, the encoder needs "
+                                f"at least {min_seconds:.3f} s")
+    return wav
+
+
+def _decode(src, where, info: AudioInfo, target_sr: int, min_seconds: float,
+            max_seconds: float | None, offset: float, duration: float | None) -> np.ndarray:
     import soundfile as sf
 
-    path = Path(path)
-    info = probe_audio(path)
     if info.frames == 0:
-        raise AudioError(path, "contains no audio samples")
+        raise AudioError(where, "contains no audio samples")
     if info.sample_rate < MIN_SR:  # a wrong header; resampling it would blow up memory
-        raise AudioError(path, f"sample rate {info.sample_rate} Hz is below {MIN_SR} Hz, not "
-                               f"speech audio (fix the file's header or re-encode it)")
-    if max_seconds is not None and info.seconds > max_seconds:
+        raise AudioError(where, f"sample rate {info.sample_rate} Hz is below {MIN_SR} Hz, not "
+                                f"speech audio (fix the file's header or re-encode it)")
+    start = int(round(offset * info.sample_rate))
+    want = info.frames - start if duration is None else int(round(duration * info.sample_rate))
+    if start < 0 or start >= info.frames or want <= 0:
+        raise AudioError(where, f"span {offset:.3f}+{duration} s is outside the audio "
+                                f"({info.seconds:.3f} s long)")
+    want = min(want, info.frames - start)
+    if max_seconds is not None and want / info.sample_rate > max_seconds:
         raise AudioError(
-            path, f"is {info.seconds:.1f} s long, over the {max_seconds:.0f} s limit (split it first)"
-        )
+            where, f"is {want / info.sample_rate:.1f} s long, over the {max_seconds:.0f} s limit "
+                   f"(split it first)")
     try:
-        data, sr = sf.read(str(path), dtype="float32", always_2d=True)
+        data, sr = sf.read(src, dtype="float32", always_2d=True, start=start, frames=want)
     except Exception as e:
-        raise AudioError(path, f"corrupt or truncated audio ({_short(e)})") from e
+        raise AudioError(where, f"corrupt or truncated audio ({_short(e)})") from e
     if data.shape[0] == 0:
-        raise AudioError(path, "contains no audio samples")
-    if data.shape[0] < 0.9 * info.frames:
+        raise AudioError(where, "contains no audio samples")
+    if data.shape[0] < 0.9 * want:
         raise AudioError(
-            path, f"truncated: header says {info.frames} samples, only {data.shape[0]} decode"
+            where, f"truncated: header says {want} samples, only {data.shape[0]} decode"
         )
     if not np.isfinite(data).all():
-        raise AudioError(path, "contains NaN or infinite samples")
+        raise AudioError(where, "contains NaN or infinite samples")
     wav = data.mean(axis=1) if data.shape[1] > 1 else data[:, 0]
     peak_share = float(np.mean(np.abs(wav) >= 0.999))
     if peak_share > 0.001:
-        log.warning("%s: %.1f%% of samples are at full scale (clipped audio)", path, 100 * peak_share)
+        log.warning("%s: %.1f%% of samples are at full scale (clipped audio)", where, 100 * peak_share)
     wav = resample(np.ascontiguousarray(wav), int(sr), target_sr)
     seconds = len(wav) / target_sr
     if seconds < min_seconds:
         raise AudioError(
-            path, f"too short: {seconds:.3f} s, the encoder needs at least {min_seconds:.3f} s"
+            where, f"too short: {seconds:.3f} s, the encoder needs at least {min_seconds:.3f} s"
         )
     return wav
 

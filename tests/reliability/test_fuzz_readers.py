@@ -280,7 +280,7 @@ def test_fuzz_list_inputs(base, content, txt, tbytes):
     status, out = check("list_inputs", lambda: list_inputs(d / name), name)
     if status == "ok" and content is not None:
         assert len(out) == complete_lines(content), "a record was dropped silently"
-        assert all(isinstance(i, str) and i and isinstance(p, str) for i, p in out)
+        assert all(isinstance(it.id, str) and it.id and isinstance(it.path, str) for it in out)
         if not txt:  # a given id is a string (or int), never a list/dict/bool stringified
             ids = [json.loads(x).get("id") for x in content.decode().split("\n") if x.strip()]
             assert all(i is None or (isinstance(i, (str, int)) and not isinstance(i, bool))

@@ -147,9 +147,10 @@ def test_manifest_inputs_compress_and_identity(tmp_path, kmeans16):
     man = tmp_path / "m.jsonl"
     man.write_text(json.dumps({"path": "a.wav", "id": "spk1/a"}) + "\n"
                    + json.dumps({"path": str(b)}) + "\n")
-    assert list_inputs(man) == [("spk1/a", str(tmp_path / "a.wav")), ("b", str(b))]
+    assert [(it.id, it.path) for it in list_inputs(man)] == [("spk1/a", str(tmp_path / "a.wav")),
+                                                             ("b", str(b))]
     (tmp_path / "list.txt").write_text("a.wav\nb.wav\n")
-    assert [i for i, _ in list_inputs(tmp_path / "list.txt")] == ["a", "b"]
+    assert [it.id for it in list_inputs(tmp_path / "list.txt")] == ["a", "b"]
     out = tmp_path / "out"
     run_units(UnitsConfig(input=str(man), out=str(out), kmeans=str(kmeans16), num_workers=0,
                           compress=True))

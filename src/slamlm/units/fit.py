@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from slamlm.units.inputs import list_inputs
+from slamlm.corpora import AudioItem
+from slamlm.units.inputs import input_options, list_inputs
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +29,11 @@ log = logging.getLogger(__name__)
 class FitConfig:
     """Settings of ``slam units fit-kmeans``."""
 
-    input: str = ""              # folder, glob or manifest (as for extract)
+    input: str = ""              # folder, glob, manifest or container (as for extract)
     out: str = ""                # a .safetensors file, or a folder (file named by hash)
+    input_format: str = "auto"   # auto | files | manifest | list | hf | parquet | webdataset | lhotse
+    split: str | None = None     # split of a saved HF DatasetDict
+    audio_column: str | None = None  # HF/parquet audio column (default: the one Audio column)
     encoder: str = "mel"
     layer: int = 11
     k: int = 500
@@ -43,13 +47,14 @@ class FitConfig:
     dtype: str | None = None
 
 
-def sample_frames(ex: Any, items: list[tuple[str, str]], max_frames: int, seed: int) -> torch.Tensor:
+def sample_frames(ex: Any, items: list[AudioItem], max_frames: int, seed: int) -> torch.Tensor:
     """Encoder frames from files in a seeded random order, at most ``max_frames`` in all.
 
     Each file gives at most ``2 * max_frames / n_files`` (>= 50) random frames so the sample
     spreads over files; unreadable files are skipped with a warning.
     """
-    from slamlm.audio import AudioError, load_audio
+    from slamlm.audio import AudioError
+    from slamlm.corpora import load_item
 
     rng = np.random.default_rng(seed)
     order = rng.permutation(len(items))
@@ -58,9 +63,8 @@ def sample_frames(ex: Any, items: list[tuple[str, str]], max_frames: int, seed: 
     from tqdm.auto import tqdm
 
     for i in tqdm(order, desc="k-means sample", unit="file", disable=len(order) < 20):
-        rid, path = items[i]
         try:
-            wav = load_audio(path, min_seconds=ex.min_seconds)
+            wav = load_item(items[i], min_seconds=ex.min_seconds)
         except AudioError as e:
             log.warning("k-means fit: skipping %s", e)
             continue
@@ -79,7 +83,7 @@ def sample_frames(ex: Any, items: list[tuple[str, str]], max_frames: int, seed: 
     return x
 
 
-def fit_from_items(cfg: FitConfig, items: list[tuple[str, str]]):
+def fit_from_items(cfg: FitConfig, items: list[AudioItem]):
     """Encode a sample of the inputs and fit; returns the :class:`KMeans` (not saved)."""
     from slamlm.units.extractor import UnitExtractor
     from slamlm.units.kmeans import fit_kmeans
@@ -99,7 +103,7 @@ def run_fit_kmeans(cfg: FitConfig) -> Path:
 
     if not cfg.input or not cfg.out:
         raise ValueError("slam units fit-kmeans needs an input and --out")
-    km = fit_from_items(cfg, list_inputs(cfg.input))
+    km = fit_from_items(cfg, list_inputs(cfg.input, **input_options(cfg)))
     out = Path(cfg.out)
     path = out if out.suffix == ".safetensors" else out / f"kmeans-{km.hash}.safetensors"
     save_kmeans(km, path)
@@ -107,7 +111,7 @@ def run_fit_kmeans(cfg: FitConfig) -> Path:
     return path
 
 
-def ensure_kmeans(cfg: Any, items: list[tuple[str, str]], out: Path) -> Path:
+def ensure_kmeans(cfg: Any, items: list[AudioItem], out: Path) -> Path:
     """The k-means for an extract run: ``cfg.kmeans``, one fit earlier in ``out``, or a new fit."""
     from slamlm.units.kmeans import load_kmeans, same_encoder, save_kmeans
 
@@ -121,7 +125,8 @@ def ensure_kmeans(cfg: Any, items: list[tuple[str, str]], out: Path) -> Path:
             return p
     log.info("no --kmeans given: fitting one (k=%d) on the input first; it is saved in %s "
              "(pass it as --kmeans to other runs)", cfg.k, out)
-    fcfg = FitConfig(input=cfg.input, out=str(out), encoder=cfg.encoder, layer=cfg.layer, k=cfg.k,
+    fcfg = FitConfig(input=cfg.input, out=str(out), input_format=cfg.input_format,
+                     split=cfg.split, audio_column=cfg.audio_column, encoder=cfg.encoder, layer=cfg.layer, k=cfg.k,
                      max_frames=cfg.max_fit_frames, seed=cfg.seed, device=cfg.device,
                      dtype=cfg.dtype)
     km = fit_from_items(fcfg, items)

@@ -1,17 +1,19 @@
-"""``slam units extract``: audio folder / glob / manifest -> units JSONL shards, resumable.
+"""``slam units extract``: audio (any container of ``slamlm.corpora``) -> units shards, resumable.
 
 Output folder::
 
-    units.jsonl            (or units-<i>of<n>.jsonl per shard; .jsonl.gz with compress=true)
+    units.jsonl            (or units-<i>of<n>.jsonl per shard; .jsonl.gz with compress=true;
+                           units.parquet / units.hf with --format parquet / hf)
     failures.jsonl         bad inputs with a reason (failures-<i>of<n>.jsonl per shard)
     kmeans-<hash>.safetensors   when the k-means was fit here
     config.yaml            the resolved UnitsConfig
     summary.json           totals; written atomically at the end (the finished marker)
 
 A record: ``{"id", "path", "units", "durations", "n_frames", "sr", "seconds", "encoder",
-"kmeans_hash"}``: units are deduplicated, ``sum(durations) == n_frames``, ``sr`` is the rate
+"kmeans_hash"[, "text"]}``: units are deduplicated, ``sum(durations) == n_frames``, ``sr`` is the rate
 the encoder saw (16 kHz). Re-running skips ids already written (and ids that already failed),
-so a killed run resumes and a finished one changes nothing.
+so a killed run resumes and a finished one changes nothing. With ``--format parquet``/``hf``
+records are appended to the JSONL while running and moved into the table at the end.
 
 Example:
     >>> # run_units(build_config(UnitsConfig, base={"input": "data/audio", "out": "run/units"}))
@@ -30,9 +32,11 @@ from typing import Any
 
 import numpy as np
 
+from slamlm.corpora import AudioItem
+from slamlm.corpora.records import read_records, write_records
 from slamlm.io import FailureLog, JsonlAppender, atomic_write_json, read_jsonl
 from slamlm.units.fit import ensure_kmeans
-from slamlm.units.inputs import list_inputs
+from slamlm.units.inputs import input_options, list_inputs
 
 log = logging.getLogger(__name__)
 
@@ -41,8 +45,14 @@ log = logging.getLogger(__name__)
 class UnitsConfig:
     """Settings of one extraction run (``slam units extract``)."""
 
-    input: str = ""                 # folder, glob, .jsonl manifest (path[, id]) or .txt of paths
+    input: str = ""                 # folder, glob, manifest, path list, HF dataset, parquet, .tar shards, lhotse manifest
     out: str = ""                   # output folder
+    input_format: str = "auto"      # auto | files | manifest | list | hf | parquet | webdataset | lhotse
+    split: str | None = None        # split of a saved HF DatasetDict
+    audio_column: str | None = None  # HF/parquet audio column (default: the one Audio column)
+    text_column: str | None = None  # HF/parquet text column (default: text, transcript, ...)
+    id_column: str | None = None    # HF/parquet id column (default: id, file, audio.path); "row": <file>/<row>
+    format: str = "jsonl"           # units output: jsonl | parquet | hf (a saved HF dataset)
     encoder: str = "mel"            # "mel" or "hubert:<folder or hub id>"
     layer: int = 11                 # HuBERT transformer layer (1-based)
     kmeans: str | None = None       # .safetensors / textlesslib .bin; None: fit one on the input
@@ -82,22 +92,40 @@ def shard_paths(out: Path, i: int, n: int) -> tuple[Path, Path, Path]:
     return out / f"units{tag}.jsonl", out / f"failures{tag}.jsonl", out / f"summary{tag}.json"
 
 
+OUT_FORMATS = {"jsonl": ".jsonl", "parquet": ".parquet", "hf": ".hf"}
+
+
 def units_files(folder: str | Path) -> list[Path]:
+    """Units files of an output folder: ``units*.jsonl[.gz]``, ``units*.parquet``, ``units*.hf/``."""
     folder = Path(folder)
-    return sorted([*folder.glob("units*.jsonl"), *folder.glob("units*.jsonl.gz")])
+    return sorted([*folder.glob("units*.jsonl"), *folder.glob("units*.jsonl.gz"),
+                   *folder.glob("units*.parquet"), *(p for p in folder.glob("units*.hf")
+                                                     if p.is_dir())])
 
 
 def read_units(folder: str | Path) -> Iterator[dict[str, Any]]:
-    """All unit records of an output folder (every shard, plain or gzipped)."""
+    """All unit records of an output folder (every shard: JSONL, gzipped, parquet or HF)."""
     files = units_files(folder)
     if not files:
-        raise FileNotFoundError(f"{folder}: no units*.jsonl files (run slam units extract first)")
+        raise FileNotFoundError(f"{folder}: no units*.jsonl / .parquet / .hf files (run slam "
+                                f"units extract first)")
     for f in files:
-        yield from read_jsonl(f, cut_tail="warn")
+        yield from read_records(f, cut_tail="warn")
 
 
-def plan_batches(seconds: list[float], batch_seconds: float) -> list[list[int]]:
-    """Longest-first batches whose padded size (max length x count) stays under the budget."""
+def plan_batches(seconds: list[float], batch_seconds: float, window: int | None = None
+                 ) -> list[list[int]]:
+    """Longest-first batches whose padded size (max length x count) stays under the budget.
+
+    ``window``: sort only within runs of that many consecutive inputs (parquet rows are read
+    a row group at a time, so batches stay near each other in the file).
+    """
+    if window:
+        out: list[list[int]] = []
+        for lo in range(0, len(seconds), window):
+            part = plan_batches(seconds[lo:lo + window], batch_seconds)
+            out += [[lo + i for i in b] for b in part]
+        return out
     order = sorted(range(len(seconds)), key=lambda i: (-seconds[i], i))
     batches: list[list[int]] = []
     cur: list[int] = []
@@ -114,18 +142,21 @@ def plan_batches(seconds: list[float], batch_seconds: float) -> list[list[int]]:
 class _AudioSet:
     """Map-style dataset for a DataLoader: decodes in worker processes, never raises."""
 
-    def __init__(self, items: list[tuple[str, str]], min_seconds: float):
+    def __init__(self, items: list[AudioItem], min_seconds: float):
         self.items, self.min_seconds = items, min_seconds
 
     def __len__(self) -> int:
         return len(self.items)
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        from slamlm.audio import AudioError, load_audio
+        from slamlm.audio import AudioError
+        from slamlm.corpora import load_item
 
-        rid, path = self.items[i]
+        it = self.items[i]
+        rid, path = it.id, it.source
         try:
-            return {"id": rid, "path": path, "wav": load_audio(path, min_seconds=self.min_seconds)}
+            return {"id": rid, "path": path, "text": it.text,
+                    "wav": load_item(it, min_seconds=self.min_seconds)}
         except AudioError as e:
             return {"id": rid, "path": path, "error": e.reason}
         except Exception as e:  # anything else: still one bad file, not a dead job
@@ -142,7 +173,7 @@ def _one_thread(_worker: int) -> None:
     torch.set_num_threads(1)  # decoders are single-threaded; leave the cores to the encoder
 
 
-def iter_decoded(items: list[tuple[str, str]], batches: list[list[int]], min_seconds: float,
+def iter_decoded(items: list[AudioItem], batches: list[list[int]], min_seconds: float,
                  num_workers: int) -> Iterator[list[dict[str, Any]]]:
     """Yield decoded batches in ``batches`` order (worker processes when num_workers > 0)."""
     from torch.utils.data import DataLoader
@@ -159,35 +190,49 @@ def done_ids(files: list[Path]) -> tuple[dict[str, float], set[str]]:
     done: dict[str, float] = {}
     hashes: set[str] = set()
     for f in files:
-        for r in read_jsonl(f):
+        for r in read_records(f):
             done[r["id"]] = float(r.get("seconds") or 0.0)
             hashes.add(str(r.get("kmeans_hash")))
     return done, hashes
 
 
 def make_record(rid: str, path: str, frames: np.ndarray, seconds: float,
-                identity: dict[str, Any]) -> dict[str, Any]:
+                identity: dict[str, Any], text: str | None = None) -> dict[str, Any]:
     from slamlm.units.extractor import dedup
 
     units, durations = dedup(frames)
-    return {"id": rid, "path": path, "units": units.tolist(), "durations": durations.tolist(),
-            "n_frames": int(len(frames)), "sr": 16000, "seconds": round(seconds, 4),
-            "encoder": identity["encoder"], "kmeans_hash": identity["kmeans_hash"]}
+    rec = {"id": rid, "path": path, "units": units.tolist(), "durations": durations.tolist(),
+           "n_frames": int(len(frames)), "sr": 16000, "seconds": round(seconds, 4),
+           "encoder": identity["encoder"], "kmeans_hash": identity["kmeans_hash"]}
+    if text:
+        rec["text"] = text
+    return rec
 
 
-def _probe(items: list[tuple[str, str]], failures: FailureLog) -> tuple[list, list[float]]:
-    """Header lengths (seconds); unreadable headers go to failures."""
-    from slamlm.audio import AudioError, probe_audio
+def units_schema() -> Any:
+    """The parquet/HF columns of a units record (the JSONL keys; ``text`` may be null)."""
+    import pyarrow as pa
+
+    return pa.schema([("id", pa.string()), ("path", pa.string()), ("units", pa.list_(pa.int64())),
+                      ("durations", pa.list_(pa.int64())), ("n_frames", pa.int64()),
+                      ("sr", pa.int64()), ("seconds", pa.float64()), ("encoder", pa.string()),
+                      ("kmeans_hash", pa.string()), ("text", pa.string())])
+
+
+def _probe(items: list[AudioItem], failures: FailureLog) -> tuple[list, list[float]]:
+    """Header lengths (seconds); unreadable headers and missing audio go to failures."""
+    from slamlm.audio import AudioError
+    from slamlm.corpora import probe_item
 
     ok, secs = [], []
-    for rid, path in items:
+    for it in items:
         try:
-            info = probe_audio(path)
+            sec = probe_item(it)
         except AudioError as e:
-            failures.add(rid, path, e.reason)
+            failures.add(it.id, it.source, e.reason)
             continue
-        ok.append((rid, path))
-        secs.append(info.seconds)
+        ok.append(it)
+        secs.append(sec)
     return ok, secs
 
 
@@ -210,10 +255,18 @@ def run_units(cfg: UnitsConfig) -> Path:
 
     if not cfg.input or not cfg.out:
         raise ValueError("slam units extract needs an input and --out")
+    if cfg.format not in OUT_FORMATS:
+        raise ValueError(f"--format {cfg.format!r}: choose one of {', '.join(OUT_FORMATS)}")
+    if cfg.format != "jsonl":  # fail before any work when the library is missing
+        from slamlm.corpora.item import need
+
+        need("pyarrow", f"--format {cfg.format}")
+        if cfg.format == "hf":
+            need("datasets", "--format hf")
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     rank, world = parse_shard(cfg.shard)
-    items = list_inputs(cfg.input)
+    items = list_inputs(cfg.input, **input_options(cfg))
     if cfg.device == "auto" and world > 1 and "LOCAL_RANK" in os.environ:
         import torch
 
@@ -235,8 +288,8 @@ def run_units(cfg: UnitsConfig) -> Path:
         atomic_write_json(out / "identity.json", ident)
     summary_path.unlink(missing_ok=True)  # present again only once this run finishes
     failures = FailureLog(fail_path, stage="units", strict=cfg.strict)
-    mine = [it for it in items if shard_of(it[0], world) == rank]
-    todo = [it for it in mine if it[0] not in done and it[0] not in failures.known()]
+    mine = [it for it in items if shard_of(it.id, world) == rank]
+    todo = [it for it in mine if it.id not in done and it.id not in failures.known()]
     skipped = len(mine) - len(todo)
     if failures.known():
         log.info("%d inputs failed in an earlier run and are skipped (fix them and delete %s "
@@ -246,14 +299,15 @@ def run_units(cfg: UnitsConfig) -> Path:
     return out
 
 
-def _extract(ex: Any, ident: dict[str, Any], todo: list[tuple[str, str]], cfg: UnitsConfig,
+def _extract(ex: Any, ident: dict[str, Any], todo: list[AudioItem], cfg: UnitsConfig,
              units_path: Path, failures: FailureLog) -> dict[str, float]:
     """Probe, batch, decode, encode and append records; returns counts of this run."""
     from tqdm.auto import tqdm
 
     stats = {"done": 0, "failed": failures.count, "seconds": 0.0}
     todo, secs = _probe(todo, failures)
-    batches = plan_batches(secs, cfg.batch_seconds)
+    window = 512 if any(it.kind == "parquet" for it in todo) else None
+    batches = plan_batches(secs, cfg.batch_seconds, window)
     t0 = time.perf_counter()
     bar = tqdm(total=sum(secs) / 3600, unit="h", desc="units", disable=not todo,
                bar_format="{l_bar}{bar}| {n:.3f}/{total:.3f} audio-h [{elapsed}<{remaining}{postfix}]")
@@ -268,7 +322,7 @@ def _extract(ex: Any, ident: dict[str, Any], todo: list[tuple[str, str]], cfg: U
                     failures.add(b["id"], b["path"], f"encoder failed ({type(res).__name__}: {res})")
                     continue
                 sec = len(b["wav"]) / 16000
-                app.write(make_record(b["id"], b["path"], res, sec, ident))
+                app.write(make_record(b["id"], b["path"], res, sec, ident, b.get("text")))
                 stats["done"] += 1
                 stats["seconds"] += sec
             bar.update(sum(len(b["wav"]) for b in good) / 16000 / 3600)
@@ -285,11 +339,17 @@ def _finish(cfg: UnitsConfig, out: Path, units_path: Path, summary_path: Path, f
     from slamlm.io import write_jsonl
 
     gz = units_path.with_name(units_path.name + ".gz")
-    if cfg.compress and units_path.exists():
+    table = units_path.with_name(units_path.name[:-len(".jsonl")] + OUT_FORMATS[cfg.format])
+    if cfg.format != "jsonl" and units_path.exists():
+        old = table.exists()
+        rows = (*(read_records(table) if old else ()), *read_records(units_path))
+        write_records(table, rows, schema=units_schema())  # atomic; then the JSONL goes
+        units_path.unlink()
+    elif cfg.compress and units_path.exists():
         old = list(read_jsonl(gz)) if gz.exists() else []
         write_jsonl(gz, old + list(read_jsonl(units_path)))
         units_path.unlink()
-    files = [f for f in (units_path, gz) if f.exists()]
+    files = [f for f in (units_path, gz, table) if f.exists()]
     total, _ = done_ids(files)
     n_fail = sum(1 for _ in read_jsonl(fail_path, skip_bad=True)) if fail_path.exists() else 0
     hours = sum(total.values()) / 3600
