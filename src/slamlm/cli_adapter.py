@@ -181,6 +181,7 @@ def _add_leaf(p: argparse.ArgumentParser, flags: list[str], leaf: Leaf) -> None:
     kind, detail = _kind(leaf.tp)
     shown = "none" if leaf.default in (None, "") else leaf.default
     text = f"{leaf.help} (default: {shown})" if leaf.help else f"default: {shown}"
+    text = text.replace("%", "%%")  # argparse formats help with %
     dest = "_cfg_" + leaf.key
     meta = leaf.key.split(".")[-1].upper()
     if kind == "bool":

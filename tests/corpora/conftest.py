@@ -1,33 +1,12 @@
-"""Shared for the container tests: speech-like clips, one small k-means, and a units run."""
+"""Fixtures of the container tests: one small k-means and the plain-file units to match."""
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
-import numpy as np
 import pytest
 import soundfile as sf
-
-from slamlm.units.runner import UnitsConfig, read_units, run_units
-
-
-def clip(seconds: float, seed: int, sr: int = 16000) -> np.ndarray:
-    """A voiced-sounding clip: a gliding tone plus a little noise."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(int(seconds * sr)) / sr
-    x = 0.2 * np.sin(2 * np.pi * (140 + 60 * seed + 90 * np.sin(3 * t)) * t)
-    return (x + 0.02 * rng.standard_normal(t.size)).astype(np.float32)
-
-
-def flac_bytes(x: np.ndarray, sr: int = 16000, fmt: str = "FLAC") -> bytes:
-    buf = io.BytesIO()
-    sf.write(buf, x, sr, format=fmt, subtype="PCM_16")
-    return buf.getvalue()
-
-
-CLIPS = {"utt-a": clip(0.8, 0), "utt-b": clip(1.3, 1), "utt-c": clip(0.6, 2)}
-TEXTS = {"utt-a": "the cat sat", "utt-b": "a dog ran far away", "utt-c": "hello there"}
+from corpora_helpers import CLIPS, extract
 
 
 @pytest.fixture(scope="session")
@@ -51,16 +30,3 @@ def plain_units(tmp_path_factory, kmeans8) -> dict[str, dict]:
     return extract(d, tmp_path_factory.mktemp("plain_out"), kmeans8)
 
 
-def extract(src, out, kmeans, **kw) -> dict[str, dict]:
-    """``slam units extract`` of ``src`` in-process; records by id."""
-    run_units(UnitsConfig(input=str(src), out=str(out), kmeans=str(kmeans), num_workers=0,
-                          device="cpu", **kw))
-    return {r["id"]: r for r in read_units(out)}
-
-
-def same_units(got: dict, want: dict, key=lambda rid: rid) -> None:
-    """Every record's units equal the plain-file extraction of the same clip."""
-    for rid, r in got.items():
-        w = want[key(rid)]
-        assert (r["units"], r["durations"], r["n_frames"]) == (w["units"], w["durations"],
-                                                                w["n_frames"]), rid

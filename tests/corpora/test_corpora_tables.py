@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import CLIPS, TEXTS, extract, flac_bytes, same_units
+from corpora_helpers import CLIPS, TEXTS, extract, flac_bytes, same_units
 
 datasets = pytest.importorskip("datasets")
 pytest.importorskip("pyarrow")

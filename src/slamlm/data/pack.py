@@ -25,8 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from slamlm.config import dump_config
+from slamlm.corpora.records import read_records
 from slamlm.data.shards import FORMAT_VERSION, ShardError, ShardWriter, read_index, shard_dtype
-from slamlm.io import FailureLog, ManifestError, atomic_dir, atomic_write_json, read_jsonl
+from slamlm.io import FailureLog, ManifestError, atomic_dir, atomic_write_json
 from slamlm.vocab import UnitVocab, VocabError
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ log = logging.getLogger(__name__)
 class PackConfig:
     """Settings of ``slam pack``."""
 
-    units: Path = Path("units")  # folder of *.jsonl / *.jsonl.gz units files (or one file)
+    units: Path = Path("units")  # folder of *.jsonl[.gz] / *.parquet / *.hf units files (or one file)
     out: Path = Path("tokens")
     n_units: int = 500  # k of the k-means that made the units
     context: int = 1024  # documents longer than this are cut into pieces
@@ -45,16 +46,21 @@ class PackConfig:
 
 
 def find_units_files(src: Path) -> list[Path]:
-    """Units files under ``src`` (sorted, recursive), or ``[src]`` for a single file."""
+    """Units files under ``src`` (sorted, recursive: ``.jsonl[.gz]``, ``.parquet``, ``*.hf``
+    dataset folders), or ``[src]`` for a single file / ``.hf`` folder."""
     src = Path(src)
-    if src.is_file():
+    if src.is_file() or (src.is_dir() and src.suffix == ".hf"):
         return [src]
     if not src.is_dir():
         raise FileNotFoundError(f"{src}: no such units file or folder (run slam units first)")
-    files = sorted(p for p in src.rglob("*") if p.name.endswith((".jsonl", ".jsonl.gz"))
-                   and not p.name.startswith(("failures", ".")))
+    files = sorted(p for p in src.rglob("*")
+                   if (p.name.endswith((".jsonl", ".jsonl.gz", ".parquet"))
+                       or (p.suffix == ".hf" and p.is_dir()))
+                   and not p.name.startswith(("failures", "."))
+                   and not any(q.suffix == ".hf" for q in p.relative_to(src).parents))
     if not files:
-        raise FileNotFoundError(f"{src}: no *.jsonl or *.jsonl.gz units files found")
+        raise FileNotFoundError(f"{src}: no *.jsonl, *.jsonl.gz, *.parquet or *.hf units files "
+                                f"found")
     return files
 
 
@@ -63,9 +69,11 @@ def units_hash(files: list[Path], root: Path) -> str:
     h = hashlib.sha1()
     for f in files:
         h.update(str(f.relative_to(root) if f != root else f.name).encode() + b"\0")
-        with open(f, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
+        for part in sorted(q for q in f.rglob("*") if q.is_file()) if f.is_dir() else [f]:
+            h.update(part.name.encode() + b"\0")
+            with open(part, "rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    h.update(chunk)
     return h.hexdigest()
 
 
@@ -100,7 +108,7 @@ def iter_documents(files: list[Path], root: Path, vocab: UnitVocab, failures: Fa
     """Yield ``(id, tokens)`` for every good record; bad ones go to ``failures``."""
     for f in files:
         name = f.relative_to(root) if f != root else f.name
-        for n, rec in enumerate(read_jsonl(f), 1):
+        for n, rec in enumerate(read_records(f), 1):
             rid = str(rec.get("id", f"{name}:{n}"))
             where = f"{name} line {n} (id {rid})"
             try:

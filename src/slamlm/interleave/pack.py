@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from slamlm.config import ConfigError, dump_config, to_dict
+from slamlm.corpora.records import read_records
 from slamlm.data.pack import find_units_files, id_hash, is_val, split_long, units_hash
 from slamlm.data.shards import FORMAT_VERSION, ShardWriter, read_index, shard_dtype
 from slamlm.interleave.spans import (
@@ -44,7 +45,7 @@ from slamlm.interleave.spans import (
     word_text,
     word_unit_spans,
 )
-from slamlm.io import FailureLog, atomic_dir, atomic_write_json, read_jsonl
+from slamlm.io import FailureLog, atomic_dir, atomic_write_json
 from slamlm.vocab import UnitVocab
 
 log = logging.getLogger(__name__)
@@ -111,7 +112,7 @@ def load_units(folder: str | Path) -> dict[str, dict[str, Any]]:
     """Units records by id from a units folder (or one file)."""
     out: dict[str, dict[str, Any]] = {}
     for f in find_units_files(Path(folder)):
-        for r in read_jsonl(f):
+        for r in read_records(f):
             if "id" in r and "units" in r:
                 out[str(r["id"])] = r
     return out
@@ -168,7 +169,7 @@ def _iter_docs(cfg: InterleavePackConfig, tokenize: Callable[[str], list[int]],
     ratios = parse_mix(cfg.mix)
     kinds, probs = list(ratios), np.array(list(ratios.values()))
     for f in find_units_files(Path(cfg.manifest)):
-        for rec in read_jsonl(f):
+        for rec in read_records(f):
             rid = str(rec.get("id", ""))
             words = record_words(rec)
             if not words:

@@ -42,7 +42,9 @@ class SynthConfig:
     n: int = 1000
     seed: int = 0
     voices: tuple[str, ...] = DEFAULT_VOICES
-    text: str | None = None  # user text (.txt paragraphs or .jsonl "text") instead of stories
+    text: str | None = None  # user text (.txt paragraphs, .jsonl "text", or a corpus: parquet/HF dataset, LibriSpeech folder, tar shards, lhotse cuts) instead of stories
+    text_split: str | None = None   # split of a saved HF DatasetDict given as --text
+    text_column: str | None = None  # text column of a parquet/HF --text; none: text, transcript, ...
     workers: int = 2
     backend: str = "espeak"
     audio_format: str = "flac"
@@ -130,7 +132,8 @@ def story_jobs(cfg: SynthConfig, out: Path) -> list[Job]:
     from slamlm.synth.stories import read_user_text, story_text
 
     if cfg.text:
-        texts = read_user_text(cfg.text)[: cfg.n] if cfg.n > 0 else read_user_text(cfg.text)
+        texts = read_user_text(cfg.text, cfg.text_split, cfg.text_column)
+        texts = texts[: cfg.n] if cfg.n > 0 else texts
         prefix = "text"
     else:
         texts = [story_text(i, cfg.seed) for i in range(cfg.n)]

@@ -301,8 +301,26 @@ def split_sentences(text: str) -> list[str]:
     return out + ([tail] if tail else [])
 
 
-def read_user_text(path: str | Path) -> list[str]:
-    """Stories from a ``.txt`` (blank-line separated paragraphs) or ``.jsonl`` (``text``)."""
+def is_text_container(path: str | Path) -> bool:
+    """A corpus container (HF dataset, parquet, tar shards, lhotse manifest, folder) rather
+    than a plain ``.txt`` / ``{"text"}`` ``.jsonl`` file."""
+    from slamlm.corpora import detect_format
+
+    s, p = str(path), Path(str(path))
+    if "{" in s or p.is_dir() or s.endswith((".parquet", ".tar")):
+        return True
+    return p.is_file() and s.endswith((".jsonl", ".jsonl.gz")) and detect_format(p) == "lhotse"
+
+
+def read_user_text(path: str | Path, split: str | None = None,
+                   text_column: str | None = None) -> list[str]:
+    """Stories from a ``.txt`` (blank-line separated paragraphs) or ``.jsonl`` (``text``), or
+    the texts of a corpus container (``slamlm.corpora.list_texts``: a parquet/HF dataset's text
+    column, LibriSpeech transcripts, tar ``.txt`` members, lhotse supervisions)."""
+    if is_text_container(path):
+        from slamlm.corpora import list_texts
+
+        return [t for _, t in list_texts(path, split=split, text_column=text_column)]
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: text file does not exist")

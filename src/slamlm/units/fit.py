@@ -33,7 +33,7 @@ class FitConfig:
     out: str = ""                # a .safetensors file, or a folder (file named by hash)
     input_format: str = "auto"   # auto | files | manifest | list | hf | parquet | webdataset | lhotse
     split: str | None = None     # split of a saved HF DatasetDict
-    audio_column: str | None = None  # HF/parquet audio column (default: the one Audio column)
+    audio_column: str | None = None  # HF/parquet audio column; none: the one Audio-typed column
     encoder: str = "mel"
     layer: int = 11
     k: int = 500

@@ -49,9 +49,9 @@ class UnitsConfig:
     out: str = ""                   # output folder
     input_format: str = "auto"      # auto | files | manifest | list | hf | parquet | webdataset | lhotse
     split: str | None = None        # split of a saved HF DatasetDict
-    audio_column: str | None = None  # HF/parquet audio column (default: the one Audio column)
-    text_column: str | None = None  # HF/parquet text column (default: text, transcript, ...)
-    id_column: str | None = None    # HF/parquet id column (default: id, file, audio.path); "row": <file>/<row>
+    audio_column: str | None = None  # HF/parquet audio column; none: the one Audio-typed column
+    text_column: str | None = None  # HF/parquet text column; none: text, transcript, ... when present
+    id_column: str | None = None    # HF/parquet id column; none: id, file, audio.path; "row": <file>/<row>
     format: str = "jsonl"           # units output: jsonl | parquet | hf (a saved HF dataset)
     encoder: str = "mel"            # "mel" or "hubert:<folder or hub id>"
     layer: int = 11                 # HuBERT transformer layer (1-based)
