@@ -23,6 +23,7 @@ import units_throughput as ut
 from eval_throughput import timed
 
 from slamlm.audio import load_audio, probe_audio
+from slamlm.corpora import AudioItem
 from slamlm.units.extractor import UnitExtractor, dedup
 from slamlm.units.kmeans import KMeans
 from slamlm.units.runner import iter_decoded, plan_batches
@@ -56,7 +57,7 @@ def peer_units(model, paths: list[Path], centroids: np.ndarray, n_frames, layer:
 
 def our_units(ex: UnitExtractor, paths: list[Path], num_workers: int) -> dict[str, np.ndarray]:
     """Frame units per file with slamlm's extractor and the runner's batching/decoding."""
-    items = [(q.stem, str(q)) for q in paths]
+    items = [AudioItem(q.stem, str(q), path=str(q)) for q in paths]
     batches = plan_batches([probe_audio(q).seconds for q in paths], batch_seconds=320.0)
     out = {}
     for batch in iter_decoded(items, batches, ex.min_seconds, num_workers):

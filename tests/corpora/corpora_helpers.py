@@ -30,8 +30,8 @@ TEXTS = {"utt-a": "the cat sat", "utt-b": "a dog ran far away", "utt-c": "hello 
 
 def extract(src, out, kmeans, **kw) -> dict[str, dict]:
     """``slam units extract`` of ``src`` in-process; records by id."""
-    run_units(UnitsConfig(input=str(src), out=str(out), kmeans=str(kmeans), num_workers=0,
-                          device="cpu", **kw))
+    kw = {"num_workers": 0, "device": "cpu", **kw}
+    run_units(UnitsConfig(input=str(src), out=str(out), kmeans=str(kmeans), **kw))
     return {r["id"]: r for r in read_units(out)}
 
 

@@ -58,3 +58,20 @@ def test_synth_text_from_a_parquet_or_hf_dataset(tmp_path):
     # plain .txt / .jsonl text files read as before
     (tmp_path / "s.txt").write_text("A story.\n\nAnother.\n")
     assert read_user_text(tmp_path / "s.txt") == ["A story.", "Another."]
+
+
+def test_missing_library_says_what_to_install(tmp_path, monkeypatch):
+    import sys
+
+    (tmp_path / "cuts.jsonl").write_text(json.dumps({"id": "c", "start": 0, "duration": 1,
+                                                     "type": "MonoCut", "recording": {}}) + "\n")
+    (tmp_path / "a.parquet").write_bytes(b"PAR1")
+    for mod in ("lhotse", "pyarrow", "pyarrow.parquet", "datasets"):
+        monkeypatch.setitem(sys.modules, mod, None)  # as if not installed
+    with pytest.raises(ImportError, match=r"lhotse manifests needs the 'lhotse' package: "
+                                          r"pip install 'slamlm\[corpora\]'"):
+        list_texts(tmp_path / "cuts.jsonl")
+    with pytest.raises(ImportError, match=r"'pyarrow' package: pip install 'slamlm\[corpora\]'"):
+        from slamlm.corpora import list_items
+
+        list_items(tmp_path / "a.parquet")

@@ -120,3 +120,20 @@ def test_decoded_array_column(tmp_path, kmeans8, plain_units):
     ds.to_parquet(str(tmp_path / "arr.parquet"))
     got = extract(tmp_path / "arr.parquet", tmp_path / "out", kmeans8)
     assert got["b"]["n_frames"] == plain_units["utt-b"]["n_frames"]
+
+
+def test_parquet_rows_decode_in_worker_processes(tmp_path, kmeans8, plain_units):
+    audio_dataset(with_path=False).to_parquet(str(tmp_path / "w.parquet"))
+    got = extract(tmp_path / "w.parquet", tmp_path / "out", kmeans8, num_workers=1)
+    same_units(got, plain_units, key=lambda rid: list(CLIPS)[int(rid.split("/")[1])])
+    assert len(got) == 3
+
+
+def test_fit_kmeans_on_a_dataset(tmp_path):
+    from slamlm.units.fit import FitConfig, run_fit_kmeans
+    from slamlm.units.kmeans import load_kmeans
+
+    audio_dataset().save_to_disk(str(tmp_path / "ds"))
+    km = run_fit_kmeans(FitConfig(input=str(tmp_path / "ds"), out=str(tmp_path / "km.safetensors"),
+                                  k=4, n_init=1, device="cpu"))
+    assert load_kmeans(km).k == 4
