@@ -334,7 +334,7 @@ def test_checkpoint_vocabulary_mismatch(tmp_path):
 
 @pytest.mark.parametrize("argv,msg", [
     (["units", "{d}", "--out", "{o}"], "{d}: no audio files found"),
-    (["pack", "{d}", "--out", "{o}"], "{d}: no *.jsonl or *.jsonl.gz units files found"),
+    (["pack", "{d}", "--out", "{o}"], "{d}: no *.jsonl, *.jsonl.gz, *.parquet or *.hf units files found"),
     (["eval", "--bench", "b={d}", "--out", "{o}", "{d}"], "{d}: unknown benchmark layout"),
 ])
 def test_empty_input_folder(argv, msg, tmp_path):

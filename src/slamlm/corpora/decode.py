@@ -48,7 +48,7 @@ def probe_item(item: AudioItem) -> float:
     """Length in seconds, from the header only (no decoding)."""
     if item.path is not None:
         info = probe_audio(item.path)
-        if item.offset >= info.seconds:
+        if item.offset > 0 and item.offset >= info.seconds:
             raise AudioError(item.source, f"starts at {item.offset:.3f} s, past the end of "
                                           f"{item.path} ({info.seconds:.3f} s)")
         rest = info.seconds - item.offset

@@ -112,7 +112,8 @@ def list_items(spec: str | Path, input_format: str = "auto", split: str | None =
                               f"{'; --id-column row numbers the rows' if fmt in ('hf', 'parquet') else ''})")
         seen[it.id] = it.source
     if not items:
-        raise CorpusError(f"{spec}: no audio found ({fmt})")
+        raise CorpusError(f"{spec}: no audio files found" if fmt == "files" else
+                          f"{spec}: no audio found ({fmt})")
     return items
 
 
