@@ -87,3 +87,18 @@ def test_cli_tar_shards_to_parquet(tmp_path, kmeans8):
     assert sorted(r["id"] for r in read_units(tmp_path / "u")) == sorted(CLIPS)
     with pytest.raises(ValueError, match="--format 'csv': choose one of jsonl, parquet, hf"):
         run_units(UnitsConfig(input=str(tmp_path / "sh"), out=str(tmp_path / "v"), format="csv"))
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "hf"])
+def test_shortcut_control_shuffles_table_units(tmp_path, fmt):
+    from slamlm.eval.shortcut import shuffle_units_dir
+
+    src = tmp_path / "u"
+    recs = [{"id": f"r{i}", "units": list(range(i, i + 40)), "durations": [1] * 40}
+            for i in range(5)]
+    write_records(src / f"units.{fmt}", recs)
+    dst = shuffle_units_dir(src, tmp_path / "shuf", seed=1)
+    out = sorted(read_units(dst), key=lambda r: r["id"])
+    assert [r["id"] for r in out] == [r["id"] for r in recs]
+    assert all(sorted(o["units"]) == r["units"] and o["units"] != r["units"]
+               for o, r in zip(out, recs))  # shuffled, not copied

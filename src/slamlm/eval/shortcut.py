@@ -27,6 +27,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from slamlm.corpora.records import read_records, write_records
 from slamlm.io import atomic_dir, atomic_write_json, read_jsonl, write_jsonl
 
 log = logging.getLogger(__name__)
@@ -63,19 +64,28 @@ def shuffle_units_dir(src: str | Path, dst: str | Path, seed: int = 0) -> Path:
     docs = units = 0
     with atomic_dir(dst) as tmp:
         for p in sorted(src.rglob("*")):
-            if not p.is_file():
+            rel = p.relative_to(src)
+            if any(q.suffix == ".hf" for q in rel.parents):
+                continue  # inside a units.hf dataset folder: shuffled as a whole below
+            is_table = p.name.endswith((".parquet", ".hf")) and not p.name.startswith(".")
+            if not (p.is_file() or (is_table and p.is_dir())):
                 continue
-            target = tmp / p.relative_to(src)
+            target = tmp / rel
             target.parent.mkdir(parents=True, exist_ok=True)
-            if not _is_units_file(p):
+            if is_table:  # parquet / HF units: the same shuffle, written in the same form
+                recs = [shuffle_record(r, seed) for r in read_records(p)]
+                write_records(target, recs)
+            elif not _is_units_file(p):
                 shutil.copy2(p, target)
                 continue
-            recs = [shuffle_record(r, seed) for r in read_jsonl(p)]
-            write_jsonl(target, recs)
+            else:
+                recs = [shuffle_record(r, seed) for r in read_jsonl(p)]
+                write_jsonl(target, recs)
             docs += len(recs)
             units += sum(len(r.get("units") or []) for r in recs)
         if docs == 0:
-            raise FileNotFoundError(f"{src}: no *.jsonl / *.jsonl.gz units files")
+            raise FileNotFoundError(f"{src}: no *.jsonl / *.jsonl.gz / *.parquet / *.hf units "
+                                    f"files")
         atomic_write_json(tmp / "shuffled.json", {"source": str(src.resolve()), "seed": seed,
                                                   "documents": docs, "units": units})
     log.info("shortcut control: %d documents (%d units) shuffled into %s", docs, units, dst)

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from slamlm.corpora.records import read_records
 from slamlm.io import FailureLog, JsonlAppender, read_jsonl
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,7 @@ def unit_prompts(cfg: GenerateConfig, failures: FailureLog) -> list[Prompt]:
     """Read prompts from a units JSONL (``id``, ``units``, optional ``durations``)."""
     out = []
     max_frames = int(cfg.prompt_seconds * cfg.frame_rate) if cfg.prompt_seconds else None
-    for i, rec in enumerate(read_jsonl(cfg.prompt_units)):
+    for i, rec in enumerate(read_records(cfg.prompt_units)):
         rid = str(rec.get("id") or rec.get("file_name") or f"line{i + 1}")
         units = np.asarray(rec.get("units") or [], dtype=np.int64)
         durs = rec.get("durations") or rec.get("duration")
