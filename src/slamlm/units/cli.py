@@ -3,6 +3,11 @@
 Example:
     $ slam units extract data/audio --out run/units --encoder mel --k 500
     $ slam units data/audio --out run/units          # same: extract is the default
+    $ slam units sTinyStories/data --out run/units/sts --format parquet     # parquet, Audio column
+    $ slam units my_ds --split train --audio-column speech --out run/units  # save_to_disk folder
+    $ slam units "shards/train-{000..099}.tar" --out run/units             # WebDataset shards
+    $ slam units cuts_dev-clean.jsonl.gz --out run/units                   # lhotse cuts
+    $ slam units LibriSpeech/dev-clean --out run/units   # transcripts become each record's text
     $ slam units fit-kmeans data/audio --out km.safetensors --encoder hubert:slprl/mhubert-base-25hz
     $ slam units import-peer features.jsonl --out run/peer_units
     $ slam units export-peer run/units --out tokens.jsonl --format tokens
