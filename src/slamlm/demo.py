@@ -38,6 +38,8 @@ class DemoConfig:
     threads: int = 0  # torch CPU threads (0: all cores)
     stories: int = 160
     voices: tuple[str, ...] = ("en-us", "en-us+f3", "en")  # "en" is British English
+    rate_jitter: int = 20  # stories: speaking rate 175 +- this per story (benchmarks: 3/4 of it)
+    pitch_jitter: int = 15  # stories: pitch 50 +- this per story (benchmarks: 2/3 of it)
     bench_items: int = 60  # items per benchmark: 120 pairs (sWUGGY, sBLIMP, SALMon), 60 (sSC, tSC)
     preferences: int = 80
     k: int = 100  # k-means clusters of the mel units
@@ -109,9 +111,11 @@ def _synth(cfg: DemoConfig, out: Path, steps: Steps) -> dict[str, Path]:
     voices = tuple(cfg.voices)
     stories = steps.run("synth stories", lambda: run_synth(SynthConfig(
         out=str(out / "synth/stories"), n=cfg.stories, seed=cfg.seed, voices=voices,
+        rate_jitter=cfg.rate_jitter, pitch_jitter=cfg.pitch_jitter,
         workers=cfg.workers)), f"{cfg.stories} stories, voices {', '.join(voices)}")
     bench = steps.run("synth benchmarks", lambda: run_benchmarks(BenchConfig(
         out=str(out / "synth/bench"), n=cfg.bench_items, seed=cfg.seed + 1, voices=voices,
+        rate_jitter=cfg.rate_jitter * 3 // 4, pitch_jitter=cfg.pitch_jitter * 2 // 3,
         workers=cfg.workers)), f"{cfg.bench_items} items per benchmark")
     prefs = steps.run("synth preferences", lambda: run_preferences(PrefConfig(
         out=str(out / "synth/preferences"), n=cfg.preferences, seed=cfg.seed + 2, voices=voices,

@@ -63,6 +63,8 @@ class BenchConfig:
     benchmarks: tuple[str, ...] = ("lexical", "syntactic", "sSC", "tSC", "salmon")
     strict: bool = False
     match_lengths: bool = True  # keep the option closest in spoken duration (see matching.py)
+    rate_jitter: int = 15  # story-cloze items: rate 175 +- this (words/min), drawn per item
+    pitch_jitter: int = 10  # story-cloze items: pitch 50 +- this, drawn per item
 
 
 def slug(voice: str) -> str:
@@ -131,7 +133,8 @@ def _cloze_jobs(kind: str, cfg: BenchConfig, root: Path, meas: Measurer
     """Jobs, pairs manifest and length-match records (matched on the endings) of sSC / tSC."""
     jobs, pairs = [], []
     its = items.cloze_items(cfg.n, cfg.seed, topic=(kind == "tSC"))
-    voices = [pick_voice(f"bench/{kind}/voice/{cfg.seed}/{i}", cfg.voices, 175, 15, 50, 10)
+    voices = [pick_voice(f"bench/{kind}/voice/{cfg.seed}/{i}", cfg.voices, 175,
+                         cfg.rate_jitter, 50, cfg.pitch_jitter)
               for i in range(len(its))]
     for i, it in enumerate(its):
         it["id"] = str(i)
