@@ -103,14 +103,28 @@ def units_files(folder: str | Path) -> list[Path]:
                                                      if p.is_dir())])
 
 
-def read_units(folder: str | Path) -> Iterator[dict[str, Any]]:
-    """All unit records of an output folder (every shard: JSONL, gzipped, parquet or HF)."""
+CUT_FIX = ("re-run `slam units extract` into this folder to complete it (a resumed run "
+           "repairs the cut line), or delete that line")
+
+
+def read_units(folder: str | Path, failures: FailureLog | None = None
+               ) -> Iterator[dict[str, Any]]:
+    """All unit records of an output folder (every shard: JSONL, gzipped, parquet or HF),
+    streamed.
+
+    A cut last line (a killed writer) is never dropped silently: it is recorded in
+    ``failures`` when given, else it raises :class:`slamlm.io.CutLineError` naming the file
+    and line.
+
+    Example:
+        >>> # n = sum(1 for _ in read_units("run/units", FailureLog("run/x_failures.jsonl", "x")))
+    """
     files = units_files(folder)
     if not files:
         raise FileNotFoundError(f"{folder}: no units*.jsonl / .parquet / .hf files (run slam "
                                 f"units extract first)")
     for f in files:
-        yield from read_records(f, cut_tail="warn")
+        yield from read_records(f, cut_tail="report", failures=failures, fix=CUT_FIX)
 
 
 def plan_batches(seconds: list[float], batch_seconds: float, window: int | None = None
@@ -289,11 +303,12 @@ def run_units(cfg: UnitsConfig) -> Path:
     summary_path.unlink(missing_ok=True)  # present again only once this run finishes
     failures = FailureLog(fail_path, stage="units", strict=cfg.strict)
     mine = [it for it in items if shard_of(it.id, world) == rank]
-    todo = [it for it in mine if it.id not in done and it.id not in failures.known()]
+    failed_before = failures.known()  # a copy: taken once, not once per input
+    todo = [it for it in mine if it.id not in done and it.id not in failed_before]
     skipped = len(mine) - len(todo)
-    if failures.known():
+    if failed_before:
         log.info("%d inputs failed in an earlier run and are skipped (fix them and delete %s "
-                 "to retry)", len(failures.known()), fail_path)
+                 "to retry)", len(failed_before), fail_path)
     stats = _extract(ex, ident, todo, cfg, units_path, failures)
     _finish(cfg, out, units_path, summary_path, fail_path, rank, world, stats, skipped)
     return out
