@@ -100,3 +100,12 @@ def test_appender_repair_reads_the_tail_only_and_handles_long_lines(tmp_path):
     p.write_text(long[:150_000])  # no newline at all: nothing complete to keep
     JsonlAppender.repair(p)
     assert p.read_bytes() == b""
+
+
+def test_write_jsonl_streams_a_generator_with_the_same_bytes(tmp_path):
+    recs = [{"id": i, "units": list(range(i % 7))} for i in range(3000)]
+    text = "".join(json.dumps(r) + "\n" for r in recs).encode()
+    p = write_jsonl(tmp_path / "a.jsonl.gz", (r for r in recs))
+    assert p.read_bytes() == gzip.compress(text, mtime=0)  # deterministic, as before
+    assert write_jsonl(tmp_path / "a.jsonl", iter(recs)).read_bytes() == text
+    assert [x.name for x in tmp_path.iterdir() if x.name.startswith(".")] == []

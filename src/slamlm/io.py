@@ -220,14 +220,39 @@ def read_user_jsonl(path: str | Path, failures: FailureLog | None, fix: str
         failures.add(f"{e.path.name}:line {e.line}", e.path, reason)
 
 
+_GZ_OS = gzip.compress(b"", mtime=0)[9:10]
+
+
 def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> Path:
-    """Write records atomically (gzipped when the name ends in ``.gz``)."""
+    """Write records atomically (gzipped when the name ends in ``.gz``), streamed: ``records``
+    may be a generator and is never held in memory as a whole."""
     path = Path(path)
-    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-    data = text.encode("utf-8")
-    if path.suffix == ".gz":
-        data = gzip.compress(data, mtime=0)
-    return atomic_write_bytes(path, data)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_name(path)
+    try:
+        with open(tmp, "wb") as raw:
+            gz = (gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)
+                  if path.suffix == ".gz" else None)
+            out = gz or raw
+            chunk: list[str] = []
+            for r in records:
+                chunk.append(json.dumps(r, ensure_ascii=False) + "\n")
+                if len(chunk) == 1024:
+                    out.write("".join(chunk).encode("utf-8"))
+                    chunk = []
+            out.write("".join(chunk).encode("utf-8"))
+            if gz is not None:
+                gz.close()
+                raw.seek(9)  # the OS byte as gzip.compress writes it: same bytes as before
+                raw.write(_GZ_OS)
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    fsync_dir(path.parent)
+    return path
 
 
 class JsonlAppender:

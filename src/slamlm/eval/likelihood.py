@@ -15,6 +15,7 @@ Example:
 from __future__ import annotations
 
 import bisect
+import heapq
 import logging
 from collections.abc import Sequence
 
@@ -40,19 +41,31 @@ def pack_rows(lengths: Sequence[int], row_len: int) -> list[list[int]]:
     """
     order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
     rows: list[list[int]] = []
-    free: list[tuple[int, int]] = []  # sorted (remaining capacity, row index)
+    # rows with room, bucketed by remaining capacity: the best fit is the smallest capacity
+    # >= n, lowest row first. At most row_len distinct capacities, so each step is
+    # O(log row_len) (one sorted list of all open rows made it O(rows) a step: quadratic).
+    caps: list[int] = []  # sorted distinct capacities that have open rows
+    open_rows: dict[int, list[int]] = {}  # capacity -> heap of row indices
     for i in order:
         n = int(lengths[i])
-        j = bisect.bisect_left(free, (n, -1))
-        if j < len(free):
-            rem, r = free.pop(j)
+        j = bisect.bisect_left(caps, n)
+        if j < len(caps):
+            cap = caps[j]
+            heap = open_rows[cap]
+            r = heapq.heappop(heap)
+            if not heap:
+                del open_rows[cap]
+                caps.pop(j)
             rows[r].append(i)
-            rem -= n
+            rem = cap - n
         else:
             rows.append([i])
             r, rem = len(rows) - 1, row_len - n
         if rem > 0:
-            bisect.insort(free, (rem, r))
+            if rem not in open_rows:
+                bisect.insort(caps, rem)
+                open_rows[rem] = []
+            heapq.heappush(open_rows[rem], r)
     return rows
 
 

@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 import time
@@ -357,12 +358,12 @@ def _finish(cfg: UnitsConfig, out: Path, units_path: Path, summary_path: Path, f
     table = units_path.with_name(units_path.name[:-len(".jsonl")] + OUT_FORMATS[cfg.format])
     if cfg.format != "jsonl" and units_path.exists():
         old = table.exists()
-        rows = (*(read_records(table) if old else ()), *read_records(units_path))
-        write_records(table, rows, schema=units_schema())  # atomic; then the JSONL goes
+        rows = itertools.chain(read_records(table) if old else (), read_records(units_path))
+        write_records(table, rows, schema=units_schema())  # atomic, streamed; then the JSONL goes
         units_path.unlink()
     elif cfg.compress and units_path.exists():
-        old = list(read_jsonl(gz)) if gz.exists() else []
-        write_jsonl(gz, old + list(read_jsonl(units_path)))
+        old_gz = read_jsonl(gz) if gz.exists() else iter(())
+        write_jsonl(gz, itertools.chain(old_gz, read_jsonl(units_path)))  # streamed
         units_path.unlink()
     files = [f for f in (units_path, gz, table) if f.exists()]
     total, _ = done_ids(files)
