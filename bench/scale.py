@@ -81,7 +81,7 @@ def make_audio(cache: Path, n: int) -> None:
         f0 = rng.uniform(90, 250) * (1 + 0.2 * np.sin(2 * np.pi * rng.uniform(0.5, 3) * t))
         x = 0.3 * np.sin(2 * np.pi * np.cumsum(f0) / 16000) + 0.03 * rng.standard_normal(t.size)
         p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_suffix(".tmp.wav")
+        tmp = p.with_name(f".{p.stem}.tmp-{os.getpid()}.wav")
         sf.write(tmp, x.astype(np.float32), 16000, subtype="PCM_16")
         os.replace(tmp, p)
 
@@ -113,7 +113,7 @@ def units_folder(cache: Path, n: int) -> Path:
     if not f.exists():
         folder.mkdir(parents=True, exist_ok=True)
         rng = np.random.default_rng(n)
-        tmp = folder / ".units.jsonl.tmp"
+        tmp = folder / f".units.jsonl.tmp-{os.getpid()}"
         with open(tmp, "w") as out:
             for i in range(n):
                 m = max(2, int(rng.lognormal(np.log(30), 0.5)))
@@ -132,7 +132,7 @@ def pairs_file(cache: Path, n: int) -> Path:
     if not f.exists():
         f.parent.mkdir(parents=True, exist_ok=True)
         rng = np.random.default_rng(n + 1)
-        tmp = f.with_name(".pairs.tmp")
+        tmp = f.with_name(f".pairs.tmp-{os.getpid()}")
         with open(tmp, "w") as out:
             for i in range(n):
                 m = max(4, int(rng.lognormal(np.log(25), 0.4)))
