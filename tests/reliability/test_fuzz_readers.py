@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import logging
 import os
 import shutil
 from collections import Counter
@@ -216,24 +215,6 @@ def test_fuzz_read_units(base, content, gz, data):
     elif isinstance(out, CutLineError):
         assert not content.endswith(b"\n") and "last line is cut off" in str(out)
         COUNTS["read_units:cut_line_error"] += 1
-
-
-class _Warnings(logging.Handler):
-    """Collect warning messages of one logger."""
-
-    def __init__(self, name: str):
-        super().__init__(logging.WARNING)
-        self.logger, self.messages = logging.getLogger(name), []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
-
-    def __enter__(self) -> list[str]:
-        self.logger.addHandler(self)
-        return self.messages
-
-    def __exit__(self, *exc: Any) -> None:
-        self.logger.removeHandler(self)
 
 
 PEER = [{"file_name": f"a{i}.wav", "units": [1, 2, 3], "duration": [1, 2, 1]} for i in range(2)]
