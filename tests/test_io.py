@@ -4,11 +4,13 @@ import json
 import pytest
 
 from slamlm.io import (
+    CutLineError,
     FailureLog,
     JsonlAppender,
     ManifestError,
     atomic_dir,
     read_jsonl,
+    read_user_jsonl,
     write_jsonl,
 )
 
@@ -65,3 +67,45 @@ def test_failure_log_dedups_and_strict(tmp_path):
     assert len((tmp_path / "failures.jsonl").read_text().splitlines()) == 1
     with pytest.raises(ValueError, match="y.wav: broken"):
         FailureLog(tmp_path / "f2.jsonl", "units", strict=True).add("y", "y.wav", "broken")
+
+
+def test_read_jsonl_streams_instead_of_reading_the_whole_file(tmp_path):
+    p = tmp_path / "big.jsonl"
+    p.write_text('{"id": 0}\n{"id": oops}\n')
+    it = read_jsonl(p)
+    assert next(it) == {"id": 0}  # yielded before the bad line 2 is even read
+    with pytest.raises(ManifestError, match="line 2"):
+        next(it)
+    p.write_text('{"id": 0}\r\n{"id": 1}\r{"id": 2}')  # universal newlines, complete last line
+    assert [r["id"] for r in read_jsonl(p, cut_tail="error")] == [0, 1, 2]
+
+
+def test_read_user_jsonl_reports_or_refuses_a_cut_line(tmp_path):
+    p = tmp_path / "units.jsonl"
+    p.write_text('{"id": "a"}\n{"id": "b"}\n{"id": "c", "un')
+    with pytest.raises(CutLineError, match=r"units.jsonl line 3: last line is cut off.*fix it"):
+        list(read_user_jsonl(p, None, "fix it"))
+    fails = FailureLog(tmp_path / "failures.jsonl", stage="pack")
+    assert [r["id"] for r in read_user_jsonl(p, fails, "fix it")] == ["a", "b"]
+    rec = json.loads((tmp_path / "failures.jsonl").read_text())
+    assert rec["id"] == "units.jsonl:line 3" and "cut off" in rec["reason"] and fails.count == 1
+
+
+def test_appender_repair_reads_the_tail_only_and_handles_long_lines(tmp_path):
+    p = tmp_path / "out.jsonl"
+    long = json.dumps({"id": "x", "units": list(range(40_000))})  # > one 64 KiB tail block
+    p.write_text(long + "\n" + long[:100_000])
+    JsonlAppender.repair(p)
+    assert p.read_text() == long + "\n"
+    p.write_text(long[:150_000])  # no newline at all: nothing complete to keep
+    JsonlAppender.repair(p)
+    assert p.read_bytes() == b""
+
+
+def test_write_jsonl_streams_a_generator_with_the_same_bytes(tmp_path):
+    recs = [{"id": i, "units": list(range(i % 7))} for i in range(3000)]
+    text = "".join(json.dumps(r) + "\n" for r in recs).encode()
+    p = write_jsonl(tmp_path / "a.jsonl.gz", (r for r in recs))
+    assert p.read_bytes() == gzip.compress(text, mtime=0)  # deterministic, as before
+    assert write_jsonl(tmp_path / "a.jsonl", iter(recs)).read_bytes() == text
+    assert [x.name for x in tmp_path.iterdir() if x.name.startswith(".")] == []

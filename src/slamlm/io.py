@@ -33,6 +33,14 @@ class ManifestError(ValueError):
     """A JSONL/CSV input is malformed; the message names the file and line."""
 
 
+class CutLineError(ManifestError):
+    """The last line of a JSONL file is cut off (no newline, not valid JSON); ``line`` is its number."""
+
+    def __init__(self, message: str, path: Path, line: int):
+        super().__init__(message)
+        self.path, self.line = path, line
+
+
 def _tmp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp-{os.getpid()}")
 
@@ -153,44 +161,98 @@ def read_jsonl(path: str | Path, skip_bad: bool = False, cut_tail: str = "skip"
     if not path.is_file():
         raise ManifestError(f"{path}: file does not exist")
     try:
-        with open_text(path) as f:
-            lines = f.read().split("\n")
+        f = open_text(path)
     except (OSError, EOFError, UnicodeDecodeError, zlib.error) as e:
         raise ManifestError(f"{path}: cannot read ({e})") from e
-    last = len(lines) - 1
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as e:
-            if i - 1 == last and cut_tail != "error":  # no trailing newline: a cut write
-                if cut_tail == "warn":
-                    logging.getLogger(__name__).warning(
-                        "%s line %d: cut-off last line (no newline, not valid JSON) skipped; "
-                        "re-run the stage that wrote it to complete the file", path, i)
+    with f:  # streamed line by line: memory stays flat whatever the file size
+        i = 0
+        while True:
+            try:
+                line = f.readline()
+            except (OSError, EOFError, UnicodeDecodeError, zlib.error) as e:
+                raise ManifestError(f"{path}: cannot read ({e})") from e
+            if not line:
                 return
-            if i - 1 == last:
-                raise ManifestError(f"{path} line {i}: last line is cut off ({e.msg}): the file "
-                                    f"is incomplete; re-export or re-copy it") from e
-            if skip_bad:
+            i += 1
+            cut = not line.endswith("\n")  # only the last line can lack its newline
+            if not line.strip():
                 continue
-            raise ManifestError(f"{path} line {i}: not valid JSON ({e.msg})") from e
-        if not isinstance(obj, dict):
-            if skip_bad:
-                continue
-            raise ManifestError(f"{path} line {i}: expected a JSON object, got {type(obj).__name__}")
-        yield obj
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                if cut and cut_tail != "error":  # no trailing newline: a cut write
+                    if cut_tail == "warn":
+                        logging.getLogger(__name__).warning(
+                            "%s line %d: cut-off last line (no newline, not valid JSON) skipped; "
+                            "re-run the stage that wrote it to complete the file", path, i)
+                    return
+                if cut:
+                    raise CutLineError(f"{path} line {i}: last line is cut off ({e.msg}): the "
+                                       f"file is incomplete; re-export or re-copy it", path, i
+                                       ) from e
+                if skip_bad:
+                    continue
+                raise ManifestError(f"{path} line {i}: not valid JSON ({e.msg})") from e
+            if not isinstance(obj, dict):
+                if skip_bad:
+                    continue
+                raise ManifestError(f"{path} line {i}: expected a JSON object, got "
+                                    f"{type(obj).__name__}")
+            yield obj
+
+
+def read_user_jsonl(path: str | Path, failures: FailureLog | None, fix: str
+                    ) -> Iterator[dict[str, Any]]:
+    """:func:`read_jsonl` of a file the user gave: a cut last line is never dropped silently.
+
+    With ``failures`` it is a reported skip (one ``failures.jsonl`` record, id
+    ``<file name>:line <N>``); without, a :class:`CutLineError` naming the file, the line and
+    ``fix``. Every other malformed line is an error, as in :func:`read_jsonl`.
+    """
+    try:
+        yield from read_jsonl(path, cut_tail="error")
+    except CutLineError as e:
+        reason = f"line {e.line}: last line is cut off (no newline, not valid JSON): {fix}"
+        if failures is None:
+            raise CutLineError(f"{e.path} {reason}", e.path, e.line) from e
+        logging.getLogger(__name__).warning("%s %s; skipped, see %s", e.path, reason,
+                                            failures.path)
+        failures.add(f"{e.path.name}:line {e.line}", e.path, reason)
+
+
+_GZ_OS = gzip.compress(b"", mtime=0)[9:10]
 
 
 def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> Path:
-    """Write records atomically (gzipped when the name ends in ``.gz``)."""
+    """Write records atomically (gzipped when the name ends in ``.gz``), streamed: ``records``
+    may be a generator and is never held in memory as a whole."""
     path = Path(path)
-    text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
-    data = text.encode("utf-8")
-    if path.suffix == ".gz":
-        data = gzip.compress(data, mtime=0)
-    return atomic_write_bytes(path, data)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _tmp_name(path)
+    try:
+        with open(tmp, "wb") as raw:
+            gz = (gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)
+                  if path.suffix == ".gz" else None)
+            out = gz or raw
+            chunk: list[str] = []
+            for r in records:
+                chunk.append(json.dumps(r, ensure_ascii=False) + "\n")
+                if len(chunk) == 1024:
+                    out.write("".join(chunk).encode("utf-8"))
+                    chunk = []
+            out.write("".join(chunk).encode("utf-8"))
+            if gz is not None:
+                gz.close()
+                raw.seek(9)  # the OS byte as gzip.compress writes it: same bytes as before
+                raw.write(_GZ_OS)
+            raw.flush()
+            os.fsync(raw.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    fsync_dir(path.parent)
+    return path
 
 
 class JsonlAppender:
@@ -214,12 +276,21 @@ class JsonlAppender:
         """Cut a partial last line left by a killed writer."""
         if not path.exists() or path.stat().st_size == 0:
             return
-        with open(path, "rb+") as f:
-            data = f.read()
-            if data.endswith(b"\n"):
+        with open(path, "rb+") as f:  # reads only the tail: O(1) per open, not O(file)
+            end = f.seek(0, os.SEEK_END)
+            f.seek(end - 1)
+            if f.read(1) == b"\n":
                 return
-            cut = data.rfind(b"\n") + 1
-            f.truncate(cut)
+            pos = end
+            while pos > 0:
+                step = min(1 << 16, pos)
+                f.seek(pos - step)
+                k = f.read(step).rfind(b"\n")
+                if k >= 0:
+                    f.truncate(pos - step + k + 1)
+                    return
+                pos -= step
+            f.truncate(0)
 
     def write(self, record: dict[str, Any]) -> None:
         self._f.write(json.dumps(record, ensure_ascii=False) + "\n")

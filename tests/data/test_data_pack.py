@@ -150,3 +150,15 @@ def test_cli_pack(units_dir, tmp_path, capsys):
     assert index["context"] == 32 and index["val_fraction"] == 0.1
     assert main(["pack", str(tmp_path / "nope"), "--out", str(tmp_path / "t2")]) == 1
     assert "nope: no such units file or folder" in capsys.readouterr().err
+
+
+def test_cut_last_line_is_reported_in_failures_not_dropped(tmp_path):
+    write_jsonl(tmp_path / "u" / "a.jsonl", [{"id": f"r{i}", "units": [1, 2, i]} for i in range(4)])
+    with open(tmp_path / "u" / "a.jsonl", "a") as f:
+        f.write('{"id": "r4", "units": [1, ')  # a killed writer
+    out = run_pack(PackConfig(units=tmp_path / "u", out=tmp_path / "tok", n_units=500))
+    fails = [json.loads(x) for x in (tmp_path / "tok_failures.jsonl").read_text().splitlines()]
+    assert [f["id"] for f in fails] == ["a.jsonl:line 5"] and "cut off" in fails[0]["reason"]
+    index = json.loads((out / "index.json").read_text())
+    assert index["n_failures"] == 1
+    assert sum(s["n_docs"] for s in index["splits"].values()) == 4

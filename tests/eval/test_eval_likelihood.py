@@ -104,3 +104,25 @@ def test_cuda_bf16_close_to_cpu_fp32():
         assert p.shape == r.shape
         np.testing.assert_allclose(p, r, atol=0.05)  # bf16 weights vs fp32
         np.testing.assert_allclose(p, s, atol=0.05)  # packing changes little even in bf16
+
+
+def _best_fit_reference(lengths, row_len):
+    """Best-fit decreasing, one item at a time over all open rows (slow, obviously right)."""
+    rows, room = [], []
+    for i in sorted(range(len(lengths)), key=lambda i: (-lengths[i], i)):
+        fits = [(room[r], r) for r in range(len(rows)) if room[r] >= lengths[i] and room[r] > 0]
+        if fits:
+            _, r = min(fits)
+            rows[r].append(i)
+            room[r] -= lengths[i]
+        else:
+            rows.append([i])
+            room.append(row_len - lengths[i])
+    return rows
+
+
+def test_pack_rows_is_exact_best_fit_on_many_sequences():
+    rng = np.random.default_rng(3)
+    for row_len, n in ((16, 300), (128, 2000), (40, 500)):
+        lengths = [max(2, int(x)) for x in rng.lognormal(np.log(row_len / 4), 0.7, n)]
+        assert pack_rows(lengths, row_len) == _best_fit_reference(lengths, row_len)

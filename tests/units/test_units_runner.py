@@ -11,7 +11,7 @@ import soundfile as sf
 import torch
 
 from slamlm.cli import _default_subcommand, build_parser
-from slamlm.io import read_jsonl
+from slamlm.io import CutLineError, FailureLog, read_jsonl, write_jsonl
 from slamlm.units.extractor import UnitExtractor
 from slamlm.units.runner import (
     UnitsConfig,
@@ -212,3 +212,16 @@ def test_hubert_encoder_through_the_runner(tmp_path):
     with pytest.raises(ValueError, match="layer 2 dim 32; this encoder is .* layer 1"):
         run_units(UnitsConfig(input=str(src), out=str(tmp_path / "o2"), encoder=enc, layer=1,
                               kmeans=str(km), num_workers=0))
+
+
+def test_read_units_cut_line_is_an_error_or_a_reported_skip(tmp_path):
+    recs = [{"id": f"u{i}", "units": [1, 2], "durations": [1, 1]} for i in range(3)]
+    write_jsonl(tmp_path / "units.jsonl", recs)
+    with open(tmp_path / "units.jsonl", "a") as f:
+        f.write('{"id": "u3", "units": [1')
+    with pytest.raises(CutLineError, match=r"units.jsonl line 4: last line is cut off.*slam units"):
+        list(read_units(tmp_path))
+    fails = FailureLog(tmp_path / "export_failures.jsonl", stage="export")
+    assert [r["id"] for r in read_units(tmp_path, fails)] == ["u0", "u1", "u2"]
+    (rec,) = read_jsonl(tmp_path / "export_failures.jsonl")
+    assert rec["id"] == "units.jsonl:line 4" and rec["path"].endswith("units.jsonl")

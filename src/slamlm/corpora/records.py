@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from slamlm.corpora.item import CorpusError, need
-from slamlm.io import atomic_dir, fsync_dir, read_jsonl
+from slamlm.io import FailureLog, atomic_dir, fsync_dir, read_jsonl, read_user_jsonl
 
 TABLE_SUFFIXES = (".jsonl", ".jsonl.gz", ".parquet", ".hf")
 
@@ -38,8 +38,14 @@ def _clean(r: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in r.items() if v is not None}
 
 
-def read_records(path: str | Path, cut_tail: str = "skip") -> Iterator[dict[str, Any]]:
-    """Rows of a JSONL / parquet / ``.hf`` table as dicts (parquet read a row group at a time)."""
+def read_records(path: str | Path, cut_tail: str = "skip", failures: FailureLog | None = None,
+                 fix: str = "re-run the stage that wrote it") -> Iterator[dict[str, Any]]:
+    """Rows of a JSONL / parquet / ``.hf`` table as dicts (parquet read a row group at a time).
+
+    ``cut_tail`` as in :func:`slamlm.io.read_jsonl`, or ``"report"`` for a file the user gave:
+    a cut last JSONL line goes to ``failures`` (a :class:`slamlm.io.FailureLog`), or raises
+    :class:`slamlm.io.CutLineError` naming the line and ``fix`` when ``failures`` is None.
+    """
     path = Path(path)
     if path.name.endswith(".parquet"):
         pq = need("pyarrow.parquet", "reading a parquet units file")
@@ -63,6 +69,9 @@ def read_records(path: str | Path, cut_tail: str = "skip") -> Iterator[dict[str,
         for batch in table.to_batches(max_chunksize=1024):
             for r in batch.to_pylist():
                 yield _clean(r)
+        return
+    if cut_tail == "report":
+        yield from read_user_jsonl(path, failures, fix)
         return
     yield from read_jsonl(path, cut_tail=cut_tail)
 

@@ -103,12 +103,17 @@ def document_tokens(record: dict, vocab: UnitVocab, where: str) -> np.ndarray:
     return np.concatenate([[vocab.bos_id], body, [vocab.eos_id]]).astype(np.int64)
 
 
+CUT_FIX = "complete the file (re-run slam units on it) or delete that line"
+
+
 def iter_documents(files: list[Path], root: Path, vocab: UnitVocab, failures: FailureLog
                    ) -> Iterator[tuple[str, np.ndarray]]:
-    """Yield ``(id, tokens)`` for every good record; bad ones go to ``failures``."""
+    """Yield ``(id, tokens)`` for every good record; bad ones (and a cut last line) go to
+    ``failures``."""
     for f in files:
         name = f.relative_to(root) if f != root else f.name
-        for n, rec in enumerate(read_records(f), 1):
+        for n, rec in enumerate(read_records(f, cut_tail="report", failures=failures,
+                                             fix=CUT_FIX), 1):
             rid = str(rec.get("id", f"{name}:{n}"))
             where = f"{name} line {n} (id {rid})"
             try:
@@ -137,10 +142,10 @@ def _write_splits(tmp: Path, docs: Iterator[tuple[str, np.ndarray]], cfg: PackCo
         w = writers[split]
         pieces = split_long(toks, cfg.context)
         if split == "train" and (best is None or h < best[0]):
-            best = (h, len(w.docs), len(pieces))
+            best = (h, w.n_docs, len(pieces))
         for piece in pieces:
             w.add(piece)
-    if not writers["val"].docs and cfg.val_fraction > 0 and best is not None:
+    if not writers["val"].n_docs and cfg.val_fraction > 0 and best is not None:
         # at least one record for validation: move the lowest-hash train record (all its pieces)
         for _ in range(best[2]):
             writers["val"].add(writers["train"].drop_doc(best[1]))

@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import json
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -165,7 +166,7 @@ class ShardWriter:
         self.path = self.folder / f"{split}.bin"
         self._f = open(self.path, "wb")
         self.n_tokens = 0
-        self.docs: list[tuple[int, int]] = []
+        self._docs = array("q")  # flat (offset, length) pairs: 16 bytes a document
 
     def add(self, tokens: np.ndarray) -> None:
         """Write one document (already ``[bos] ... [eos]`` or a piece of one)."""
@@ -174,12 +175,23 @@ class ShardWriter:
             raise ShardError(f"token id {lo if lo < 0 else hi} does not fit {self.dtype.name} "
                              f"shards ({self.path.name})")
         self._f.write(np.asarray(tokens, dtype=self.dtype).tobytes())
-        self.docs.append((self.n_tokens, int(tokens.size)))
+        self._docs.extend((self.n_tokens, int(tokens.size)))
         self.n_tokens += int(tokens.size)
+
+    @property
+    def n_docs(self) -> int:
+        """Documents written so far."""
+        return len(self._docs) // 2
+
+    @property
+    def docs(self) -> np.ndarray:
+        """(D, 2) int64 view of (offset, length) per document written so far."""
+        return np.frombuffer(self._docs, dtype=np.int64).reshape(-1, 2).copy() if self._docs else \
+            np.zeros((0, 2), dtype=np.int64)
 
     def finish(self) -> dict[str, Any]:
         self._f.close()
-        docs = np.asarray(self.docs, dtype=np.int64).reshape(-1, 2)
+        docs = self.docs
         np.save(self.folder / f"{self.split}_docs.npy", docs)
         return {"file": self.path.name, "n_tokens": self.n_tokens, "n_docs": len(docs),
                 "docs": f"{self.split}_docs.npy"}
@@ -188,10 +200,12 @@ class ShardWriter:
         """Remove document ``i`` (rewrites the file; used only for tiny datasets). Returns it."""
         self._f.close()
         data = np.fromfile(self.path, dtype=self.dtype)
-        o, n = self.docs[i]
+        docs = self.docs.copy()
+        o, n = (int(v) for v in docs[i])
         removed = data[o:o + n].astype(np.int64)
         np.concatenate([data[:o], data[o + n:]]).tofile(self.path)
-        self.docs = [(off - n if off > o else off, ln) for j, (off, ln) in enumerate(self.docs) if j != i]
+        docs[docs[:, 0] > o, 0] -= n
+        self._docs = array("q", np.delete(docs, i, axis=0).reshape(-1).tobytes())
         self.n_tokens -= n
         self._f = open(self.path, "ab")
         return removed

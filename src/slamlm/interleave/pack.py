@@ -217,13 +217,13 @@ def _write_splits(tmp: Path, docs: Iterator[tuple[str, str, list[int]]],
         split = "val" if is_val(rid, cfg.val_fraction) else "train"
         pieces = split_long(np.asarray(doc, dtype=np.int64), cfg.context)
         if split == "train" and (best is None or id_hash(rid) < best[0]):
-            best = (id_hash(rid), len(writers[split].docs), len(pieces))
+            best = (id_hash(rid), writers[split].n_docs, len(pieces))
         for piece in pieces:
             writers[split].add(piece)
             mods[split].append(MODALITIES.index(kind))
         counts[kind]["docs"] += 1
         counts[kind]["tokens"] += len(doc)
-    if not writers["val"].docs and cfg.val_fraction > 0 and best is not None:
+    if not writers["val"].n_docs and cfg.val_fraction > 0 and best is not None:
         for _ in range(best[2]):  # keep at least one record for validation (as slam pack does)
             writers["val"].add(writers["train"].drop_doc(best[1]))
             mods["val"].append(mods["train"].pop(best[1]))

@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 import time
@@ -103,14 +104,28 @@ def units_files(folder: str | Path) -> list[Path]:
                                                      if p.is_dir())])
 
 
-def read_units(folder: str | Path) -> Iterator[dict[str, Any]]:
-    """All unit records of an output folder (every shard: JSONL, gzipped, parquet or HF)."""
+CUT_FIX = ("re-run `slam units extract` into this folder to complete it (a resumed run "
+           "repairs the cut line), or delete that line")
+
+
+def read_units(folder: str | Path, failures: FailureLog | None = None
+               ) -> Iterator[dict[str, Any]]:
+    """All unit records of an output folder (every shard: JSONL, gzipped, parquet or HF),
+    streamed.
+
+    A cut last line (a killed writer) is never dropped silently: it is recorded in
+    ``failures`` when given, else it raises :class:`slamlm.io.CutLineError` naming the file
+    and line.
+
+    Example:
+        >>> # n = sum(1 for _ in read_units("run/units", FailureLog("run/x_failures.jsonl", "x")))
+    """
     files = units_files(folder)
     if not files:
         raise FileNotFoundError(f"{folder}: no units*.jsonl / .parquet / .hf files (run slam "
                                 f"units extract first)")
     for f in files:
-        yield from read_records(f, cut_tail="warn")
+        yield from read_records(f, cut_tail="report", failures=failures, fix=CUT_FIX)
 
 
 def plan_batches(seconds: list[float], batch_seconds: float, window: int | None = None
@@ -289,11 +304,12 @@ def run_units(cfg: UnitsConfig) -> Path:
     summary_path.unlink(missing_ok=True)  # present again only once this run finishes
     failures = FailureLog(fail_path, stage="units", strict=cfg.strict)
     mine = [it for it in items if shard_of(it.id, world) == rank]
-    todo = [it for it in mine if it.id not in done and it.id not in failures.known()]
+    failed_before = failures.known()  # a copy: taken once, not once per input
+    todo = [it for it in mine if it.id not in done and it.id not in failed_before]
     skipped = len(mine) - len(todo)
-    if failures.known():
+    if failed_before:
         log.info("%d inputs failed in an earlier run and are skipped (fix them and delete %s "
-                 "to retry)", len(failures.known()), fail_path)
+                 "to retry)", len(failed_before), fail_path)
     stats = _extract(ex, ident, todo, cfg, units_path, failures)
     _finish(cfg, out, units_path, summary_path, fail_path, rank, world, stats, skipped)
     return out
@@ -342,12 +358,12 @@ def _finish(cfg: UnitsConfig, out: Path, units_path: Path, summary_path: Path, f
     table = units_path.with_name(units_path.name[:-len(".jsonl")] + OUT_FORMATS[cfg.format])
     if cfg.format != "jsonl" and units_path.exists():
         old = table.exists()
-        rows = (*(read_records(table) if old else ()), *read_records(units_path))
-        write_records(table, rows, schema=units_schema())  # atomic; then the JSONL goes
+        rows = itertools.chain(read_records(table) if old else (), read_records(units_path))
+        write_records(table, rows, schema=units_schema())  # atomic, streamed; then the JSONL goes
         units_path.unlink()
     elif cfg.compress and units_path.exists():
-        old = list(read_jsonl(gz)) if gz.exists() else []
-        write_jsonl(gz, old + list(read_jsonl(units_path)))
+        old_gz = read_jsonl(gz) if gz.exists() else iter(())
+        write_jsonl(gz, itertools.chain(old_gz, read_jsonl(units_path)))  # streamed
         units_path.unlink()
     files = [f for f in (units_path, gz, table) if f.exists()]
     total, _ = done_ids(files)
