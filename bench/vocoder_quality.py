@@ -190,9 +190,11 @@ def main() -> None:
         for minutes in budgets:
             sched = ({"max_steps": 3 * (budgets.index(minutes) + 1), "log_every": 1}
                      if args.quick else {"max_steps": 0, "budget": f"{minutes * 60:.0f}s"})
+            tiny = ({"channels": 32, "layers": 2, "segment": 0.4, "train": {"batch_size": 2}}
+                    if args.quick else {})
             cfg = build_config(VocoderConfig, base={
                 "units": args.units, "out": str(run), "arch": arch, "gan": args.gan,
-                "device": args.device, "heldout": heldout,
+                "device": args.device, "heldout": heldout, **tiny,
                 "schedule": {**sched, "decay": "constant", "warmup": 0.0, "warmup_steps": 20,
                              "eval_every": 0, "ckpt_every": 0, "keep_last": 1}})
             t0 = time.perf_counter()
