@@ -82,11 +82,11 @@ def f0_corr(ref: tuple[np.ndarray, np.ndarray], hyp: tuple[np.ndarray, np.ndarra
             thresh: float = 0.5) -> float:
     n = min(len(ref[0]), len(hyp[0]))
     voiced = (ref[1][:n] > thresh) & (hyp[1][:n] > thresh)
-    if voiced.sum() < 10:
-        return 0.0
+    if voiced.sum() < 10:  # (almost) nothing voiced in both: no correlation to report
+        return float("nan")
     a, b = np.log(ref[0][:n][voiced]), np.log(hyp[0][:n][voiced])
     if a.std() == 0 or b.std() == 0:
-        return 0.0
+        return float("nan")
     return float(np.corrcoef(a, b)[0, 1])
 
 
@@ -115,8 +115,9 @@ class Scorer:
             e, n = wer(ref.split(), hyp.split())
             edits, words = edits + e, words + n
         corr = [f0_corr(r, h) for r, h in zip(self.ref_pitch, pitch(wavs))]
+        ok = [c for c in corr if c == c]
         return {"unit_agree": agree / max(tot, 1), "wer": edits / max(words, 1),
-                "f0_corr": float(np.mean(corr))}
+                "f0_corr": float(np.mean(ok)) if ok else None, "f0_items": len(ok)}
 
 
 def cut(items, seconds: float, hop: int):
@@ -213,11 +214,12 @@ def main() -> None:
         rows.insert(2, {"system": "chance (shuffled units)", **scorer.score(shuffled)})
     (out / "results.json").write_text(json.dumps(rows, indent=1))
     print(f"\n{len(items)} held-out utterances x {seconds:g} s, units {args.units}\n")
-    print(f"| {'system':<34} | unit agree | WER   | F0 corr |")
-    print(f"|{'-' * 36}|------------|-------|---------|")
+    print(f"| {'system':<34} | unit agree | WER   | F0 corr (voiced utts) |")
+    print(f"|{'-' * 36}|------------|-------|-----------------------|")
     for r in rows:
+        f0 = "n/a" if r["f0_corr"] is None else f"{r['f0_corr']:.3f}"
         print(f"| {r['system']:<34} | {r['unit_agree']:10.3f} | {r['wer']:5.3f} | "
-              f"{r['f0_corr']:7.3f} |")
+              f"{f0:>9} ({r['f0_items']}/{len(items)}) |")
 
 
 if __name__ == "__main__":
