@@ -32,6 +32,7 @@ STAGES: dict[str, str] = {
     "eval": "slamlm.eval.cli:COMMAND",
     "eval-crossmodal": "slamlm.eval.cli:CROSSMODAL",
     "generate": "slamlm.generate.cli:COMMAND",
+    "vocoder": "slamlm.vocoder.cli:COMMAND",
     "report": "slamlm.report.cli:COMMAND",
     "demo": "slamlm.demo:COMMAND",
 }

@@ -178,11 +178,13 @@ def unfold_weight_norm(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def load_code_hifigan(checkpoint: str | Path, config: str | Path | None = None,
-                      device: str | torch.device = "cpu") -> CodeHiFiGAN:
+                      device: str | torch.device = "cpu", model_cls: type = CodeHiFiGAN
+                      ) -> CodeHiFiGAN:
     """Load a textlesslib/fairseq unit HiFi-GAN: ``checkpoint`` file (or folder) + config JSON.
 
     ``config`` defaults to ``config.json`` beside the checkpoint; a folder ``checkpoint`` uses
-    its newest ``g_*`` file.
+    its newest ``g_*`` file. ``model_cls`` builds the model from the config (the light
+    :class:`slamlm.generate.istft.ISTFTGenerator` shares this layout).
     """
     ckpt = Path(checkpoint)
     if ckpt.is_dir():
@@ -200,7 +202,7 @@ def load_code_hifigan(checkpoint: str | Path, config: str | Path | None = None,
     state = blob.get("generator", blob) if isinstance(blob, dict) else None
     if not isinstance(state, dict):
         raise ValueError(f"{ckpt}: expected a dict with a 'generator' state dict")
-    model = CodeHiFiGAN(cfg)
+    model = model_cls(cfg)
     hint = "is this config the one trained with the checkpoint?"
     try:
         missing, unexpected = model.load_state_dict(fold_weight_norm(state), strict=False)
@@ -212,7 +214,16 @@ def load_code_hifigan(checkpoint: str | Path, config: str | Path | None = None,
     return model.to(device).eval()
 
 
-def save_code_hifigan(model: CodeHiFiGAN, folder: str | Path, step: int = 0) -> Path:
+def checkpoint_config(checkpoint: str | Path) -> dict[str, Any]:
+    """The ``config.json`` beside a ``g_*`` file (or in its folder), parsed."""
+    p = Path(checkpoint)
+    cfg_path = (p if p.is_dir() else p.parent) / "config.json"
+    if not cfg_path.is_file():
+        raise FileNotFoundError(f"{cfg_path}: HiFi-GAN config JSON not found")
+    return json.loads(cfg_path.read_text())
+
+
+def save_code_hifigan(model: nn.Module, folder: str | Path, step: int = 0) -> Path:
     """Write ``folder/g_XXXXXXXX`` (fairseq layout) and ``folder/config.json``; return the ckpt."""
     from slamlm.io import atomic_write_bytes, atomic_write_text
 

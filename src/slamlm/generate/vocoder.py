@@ -5,7 +5,7 @@
 - ``"mel"``: the weight-free :class:`~slamlm.generate.mel_inverse.MelInverter` (``mel`` units
   only; reads the k-means centroids named by the identity);
 - ``"hifigan:PATH"``: a textlesslib/fairseq unit HiFi-GAN (``PATH`` = ``g_XXXXXXXX`` file or
-  its folder, ``config.json`` beside it);
+  its folder, ``config.json`` beside it), or one ``slam vocoder train`` wrote (either arch);
 - ``"auto"``: ``mel`` for mel units, else an error asking for ``hifigan:PATH``.
 
 Every vocoder is called as ``voc(units, durations=None, reference=None) -> float32 wav`` and
@@ -33,9 +33,12 @@ class HiFiGANVocoder:
     """A :class:`~slamlm.generate.hifigan.CodeHiFiGAN` behind the common vocoder call."""
 
     def __init__(self, path: str | Path, device: str | torch.device = "cpu", n_units: int | None = None):
-        from slamlm.generate.hifigan import load_code_hifigan
+        from slamlm.generate.hifigan import CodeHiFiGAN, checkpoint_config, load_code_hifigan
+        from slamlm.generate.istft import ISTFTGenerator
 
-        self.model = load_code_hifigan(path, device=device)
+        istft = checkpoint_config(path).get("model_type") == "istft"  # slam vocoder train --arch istft
+        self.model = load_code_hifigan(path, device=device,
+                                       model_cls=ISTFTGenerator if istft else CodeHiFiGAN)
         self.device = torch.device(device)
         self.sample_rate = int(self.model.cfg.get("sampling_rate", 16000))
         self.name = f"hifigan:{path}"
