@@ -1,0 +1,169 @@
+"""Forced alignment of (audio, transcript) with pocketsphinx 5 (its en-us acoustic model and
+CMU dictionary ship in the wheel): word start/end times in seconds.
+
+Words are the transcript's ``[A-Za-z0-9]+('|-...)`` tokens (as the synthetic corpus counts
+them); each is looked up lower-cased in the CMU dictionary. A word it lacks gets a
+pronunciation from espeak-ng (``oov="espeak"``, mapped to CMU phones), from its spelling
+(``"letters"``), or fails the utterance (``"fail"``); every added word is reported.
+
+Example:
+    >>> # al = ForcedAligner()
+    >>> # al.align(wav, "The cat sat.").words   # [['The', 0.12, 0.27], ['cat', ...], ...]
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from slamlm.synth.tts import normalize_text, text_words
+from slamlm.words.phones import espeak_to_cmu, letters_to_cmu
+
+log = logging.getLogger(__name__)
+
+OOV_MODES = ("espeak", "letters", "fail")
+SAMPLE_RATE = 16000
+_FILLERS = ("<", "[", "+")  # <s>, </s>, <sil>, [NOISE], ++BREATH++
+
+
+class AlignError(ValueError):
+    """An utterance that cannot be aligned; the message is the reason for failures.jsonl."""
+
+
+@dataclass
+class Alignment:
+    """Words as ``[word, start_s, end_s]`` and the pronunciations added for unknown words
+    (``{word: "PHONES (source)"}``)."""
+
+    words: list[list]
+    oov: dict[str, str] = field(default_factory=dict)
+
+
+def transcript_words(text: str) -> list[str]:
+    """The words of a transcript that get times (punctuation dropped, ASCII-folded).
+
+    Example:
+        >>> transcript_words("Don't stop -- it's 1984!")
+        ["Don't", 'stop', "it's", '1984']
+    """
+    return [w for w, _, _ in text_words(normalize_text(text))]
+
+
+def _pcm(wav: np.ndarray, dither: float) -> bytes:
+    """16-bit PCM with a fixed ~-50 dB dither: exact digital silence (synthetic audio, padded
+    files) breaks pocketsphinx's cepstral mean normalisation (log of zero energy)."""
+    noise = np.random.default_rng(0).normal(0.0, dither, len(wav)).astype(np.float32)
+    return (np.clip(wav + noise, -1, 1) * 32767).astype(np.int16).tobytes()
+
+
+class ForcedAligner:
+    """One pocketsphinx decoder in alignment mode (one per process: it is not thread-safe)."""
+
+    def __init__(self, oov: str = "espeak", voice: str = "en-us", dither: float = 0.003,
+                 min_rms: float = 1e-3):
+        if oov not in OOV_MODES:
+            raise ValueError(f"oov {oov!r}: choose one of {', '.join(OOV_MODES)}")
+        try:
+            import pocketsphinx
+        except ImportError as e:  # pragma: no cover - depends on the install
+            raise ImportError("forced alignment needs pocketsphinx: pip install "
+                              "'slamlm[offline]'") from e
+        pocketsphinx.set_loglevel("FATAL")
+        self.decoder = pocketsphinx.Decoder(samprate=SAMPLE_RATE, lm=None, logfn=os.devnull)
+        self.frate = int(self.decoder.config["frate"])
+        self.oov, self.voice, self.dither, self.min_rms = oov, voice, dither, min_rms
+        self.added: dict[str, str] = {}  # word key -> "PHONES (source)", over this process
+        self.identity = f"pocketsphinx-{_version()} en-us cmudict oov={oov}"
+
+    def _known(self, key: str) -> bool:
+        return self.decoder.lookup_word(key) is not None
+
+    def _pronounce(self, keys: list[str]) -> dict[str, str]:
+        """Add pronunciations for ``keys`` missing from the dictionary; returns them."""
+        new: dict[str, str] = {}
+        todo = [k for k in dict.fromkeys(keys) if not self._known(k)]
+        if not todo:
+            return new
+        if self.oov == "fail":
+            raise AlignError(f"words not in the CMU dictionary: {', '.join(todo[:8])} "
+                             f"(use --oov espeak or letters)")
+        prons: dict[str, tuple[list[str], str]] = {}
+        for k in todo:  # hyphenated words whose parts are all known: the parts' phones
+            parts = [p for p in k.replace("-", " ").split() if p]
+            if len(parts) > 1 and all(self._known(p) for p in parts):
+                prons[k] = ([ph for p in parts for ph in self.decoder.lookup_word(p).split()],
+                            "parts")
+        rest = [k for k in todo if k not in prons]
+        if rest and self.oov == "espeak":
+            for k, (phones, unknown) in zip(rest, self._espeak(rest)):
+                if phones:
+                    note = f"espeak, dropped {' '.join(unknown)}" if unknown else "espeak"
+                    prons[k] = (phones, note)
+        for k in todo:
+            if k not in prons:
+                prons[k] = (letters_to_cmu(k), "letters")
+            phones, source = prons[k]
+            if not phones:
+                raise AlignError(f"no pronunciation for {k!r}")
+            self.decoder.add_word(k, " ".join(phones), update=True)
+            new[k] = self.added[k] = f"{' '.join(phones)} ({source})"
+        return new
+
+    def _espeak(self, keys: list[str]) -> list[tuple[list[str], list[str]]]:
+        """CMU phones for each key from espeak-ng (empty when espeak-ng is unavailable)."""
+        try:
+            from slamlm.synth.espeak import EspeakEngine, EspeakError
+
+            eng = EspeakEngine.get()
+            voice = self.voice
+            res = eng.forked(lambda ks: [eng._phonemes_here(k, voice) for k in ks], keys)
+        except (ImportError, OSError, EspeakError) as e:
+            log.warning("espeak-ng gave no pronunciations (%s); spelling-based ones are used", e)
+            return [([], [])] * len(keys)
+        return [espeak_to_cmu(p) for p in res]
+
+    def align(self, wav: np.ndarray, text: str) -> Alignment:
+        """Word times of ``text`` in ``wav`` (mono float32, 16 kHz); :class:`AlignError`
+        when it cannot be aligned."""
+        words = transcript_words(text)
+        if not words:
+            raise AlignError("transcript has no words")
+        dur = len(wav) / SAMPLE_RATE
+        if dur < 0.05 * len(words):
+            raise AlignError(f"audio too short ({dur:.2f} s) for {len(words)} words")
+        if float(np.sqrt(np.mean(np.square(wav, dtype=np.float64)))) < self.min_rms:
+            raise AlignError("audio is silent (RMS below -60 dBFS)")
+        keys = [w.lower() for w in words]
+        oov = self._pronounce(keys)
+        try:
+            self.decoder.set_align_text(" ".join(keys))
+        except RuntimeError as e:
+            raise AlignError(f"pocketsphinx refused the transcript ({e})") from e
+        self.decoder.start_utt()
+        self.decoder.process_raw(_pcm(wav, self.dither), full_utt=True)
+        self.decoder.end_utt()
+        if self.decoder.hyp() is None:
+            raise AlignError("no alignment found (audio and transcript do not match, or the "
+                             "utterance is too long for the beam)")
+        segs = [s for s in self.decoder.seg() if not s.word.startswith(_FILLERS)]
+        got = [s.word.split("(")[0] for s in segs]
+        if got != keys:
+            raise AlignError(f"alignment lost words ({len(got)} of {len(keys)} aligned)")
+        out = []
+        for w, s in zip(words, segs):
+            start = s.start_frame / self.frate
+            end = min((s.end_frame + 1) / self.frate, dur)
+            out.append([w, round(start, 3), round(max(end, start), 3)])
+        return Alignment(out, oov)
+
+
+def _version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("pocketsphinx")
+    except Exception:  # noqa: BLE001 - only a label
+        return "?"
