@@ -14,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import math
 import os
 from dataclasses import dataclass, field
 
@@ -52,11 +53,18 @@ def transcript_words(text: str) -> list[str]:
     return [w for w, _, _ in text_words(normalize_text(text))]
 
 
+PAD_S = 0.25  # silence added before and after: the search must end in silence (a last word
+#               cut at the end of the file is otherwise dropped)
+
+
 def _pcm(wav: np.ndarray, dither: float) -> bytes:
-    """16-bit PCM with a fixed ~-50 dB dither: exact digital silence (synthetic audio, padded
-    files) breaks pocketsphinx's cepstral mean normalisation (log of zero energy)."""
-    noise = np.random.default_rng(0).normal(0.0, dither, len(wav)).astype(np.float32)
-    return (np.clip(wav + noise, -1, 1) * 32767).astype(np.int16).tobytes()
+    """16-bit PCM, padded with :data:`PAD_S` of silence at both ends, with a fixed ~-50 dB
+    dither: exact digital silence (synthetic audio, padded files) breaks pocketsphinx's
+    cepstral mean normalisation (log of zero energy)."""
+    pad = np.zeros(int(PAD_S * SAMPLE_RATE), np.float32)
+    x = np.concatenate([pad, wav.astype(np.float32, copy=False), pad])
+    noise = np.random.default_rng(0).normal(0.0, dither, len(x)).astype(np.float32)
+    return (np.clip(x + noise, -1, 1) * 32767).astype(np.int16).tobytes()
 
 
 class ForcedAligner:
@@ -72,7 +80,9 @@ class ForcedAligner:
             raise ImportError("forced alignment needs pocketsphinx: pip install "
                               "'slamlm[offline]'") from e
         pocketsphinx.set_loglevel("FATAL")
-        self.decoder = pocketsphinx.Decoder(samprate=SAMPLE_RATE, lm=None, logfn=os.devnull)
+        # bestpath=False: the lattice rescoring pass can drop a word of the forced sequence
+        self.decoder = pocketsphinx.Decoder(samprate=SAMPLE_RATE, lm=None, bestpath=False,
+                                            logfn=os.devnull)
         self.frate = int(self.decoder.config["frate"])
         self.oov, self.voice, self.dither, self.min_rms = oov, voice, dither, min_rms
         self.added: dict[str, str] = {}  # word key -> "PHONES (source)", over this process
@@ -153,10 +163,11 @@ class ForcedAligner:
         if got != keys:
             raise AlignError(f"alignment lost words ({len(got)} of {len(keys)} aligned)")
         out = []
+        last = math.floor(dur * 1000) / 1000  # times in ms, never past the audio
         for w, s in zip(words, segs):
-            start = s.start_frame / self.frate
-            end = min((s.end_frame + 1) / self.frate, dur)
-            out.append([w, round(start, 3), round(max(end, start), 3)])
+            start = min(max(round(s.start_frame / self.frate - PAD_S, 3), 0.0), last)
+            end = min(max(round((s.end_frame + 1) / self.frate - PAD_S, 3), start), last)
+            out.append([w, start, end])
         return Alignment(out, oov)
 
 
