@@ -78,7 +78,7 @@ class ForcedAligner:
             import pocketsphinx
         except ImportError as e:  # pragma: no cover - depends on the install
             raise ImportError("forced alignment needs pocketsphinx: pip install "
-                              "'slamlm[offline]'") from e
+                              "'slamlm[words]'") from e
         pocketsphinx.set_loglevel("FATAL")
         # bestpath=False: the lattice rescoring pass can drop a word of the forced sequence
         self.decoder = pocketsphinx.Decoder(samprate=SAMPLE_RATE, lm=None, bestpath=False,
