@@ -59,6 +59,7 @@ class AlignWordsConfig:
     id_column: str | None = None    # audio: HF/parquet id column (as given to slam units)
     oov: str = "espeak"             # audio: words missing from CMUdict: espeak (espeak-ng phonemes) | letters | fail
     voice: str = "en-us"            # audio: espeak-ng voice for the pronunciations of unknown words
+    max_uncovered: float = 0.5      # audio: fail an utterance when more of its speech than this lies outside every word
     tier: str = "words"             # textgrid: the interval tier with the words
     ids: str = "path"               # textgrid/librispeech ids: path (relative path, as slam units) | stem
     strict: bool = False            # a failed utterance stops the run
@@ -129,7 +130,7 @@ def _align_audio(cfg: AlignWordsConfig, out: Path, failures: FailureLog) -> dict
     todo = [it for it in items if it.id not in done and it.id not in failures.known()]
     log.info("%d utterances, %d already aligned, %d failed before, %d to align", len(items),
              len(done), len(failures.known()), len(todo))
-    aligner = ForcedAligner(oov=cfg.oov, voice=cfg.voice)
+    aligner = ForcedAligner(oov=cfg.oov, voice=cfg.voice, max_uncovered=cfg.max_uncovered)
     stats: dict[str, Any] = {"source": "audio", "aligner": aligner.identity, "aligned": 0,
                              "audio_seconds": 0.0}
     t0 = time.perf_counter()
@@ -145,7 +146,9 @@ def _align_audio(cfg: AlignWordsConfig, out: Path, failures: FailureLog) -> dict
             except (AudioError, AlignError, OSError) as e:
                 failures.add(it.id, it.source, str(e))
                 continue
-            extra = {"oov": res.oov} if res.oov else {}
+            extra: dict[str, Any] = {"uncovered_speech": res.uncovered}
+            if res.oov:
+                extra["oov"] = res.oov
             app.write(make_record(it.id, res.words, it.text, it.source, **extra))
             stats["aligned"] += 1
             stats["audio_seconds"] += len(wav) / 16000
