@@ -61,8 +61,11 @@ def test_align_audio_corpus(tmp_path, corpus):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["records"] == 3 and summary["failed"] == 2 and summary["n_oov_words"] == 1
     assert not (out / "aligned_text.partial.jsonl").exists()
-    # same records through read_alignments (the packer's reader)
+    # same records through read_alignments (the packer's reader), and from 2 processes
     assert read_alignments(out) == {k: v["aligned_text"] for k, v in recs.items()}
+    par = run_align_words(AlignWordsConfig(input=str(manifest), out=str(tmp_path / "p"),
+                                           workers=2))
+    assert list(read_jsonl(par / "aligned_text.jsonl")) == list(recs.values())
 
 
 def test_align_resumes_a_killed_run(tmp_path, corpus):
@@ -76,7 +79,7 @@ def test_align_resumes_a_killed_run(tmp_path, corpus):
     (out / "aligned_text.partial.jsonl").write_text(json.dumps(done[0]) + '\n{"id": "spk/')
     marker = dict(done[0], text="KEPT")  # a record kept from before is not re-aligned
     (out / "aligned_text.partial.jsonl").write_text(json.dumps(marker) + '\n{"id": "spk/')
-    run_align_words(AlignWordsConfig(input=str(manifest), out=str(out)))
+    run_align_words(AlignWordsConfig(input=str(manifest), out=str(out), workers=2))
     again = {r["id"]: r for r in read_jsonl(out / "aligned_text.jsonl", cut_tail="error")}
     assert set(again) == set(TEXTS) and again[done[0]["id"]]["text"] == "KEPT"
     summary = json.loads((out / "summary.json").read_text())

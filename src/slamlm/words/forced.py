@@ -110,7 +110,7 @@ class ForcedAligner:
         self.oov, self.voice, self.dither, self.min_rms = oov, voice, dither, min_rms
         self.max_uncovered = max_uncovered
         self.added: dict[str, str] = {}  # word key -> "PHONES (source)", over this process
-        self.identity = f"pocketsphinx-{_version()} en-us cmudict oov={oov}"
+        self.identity = identity(oov)
 
     def _known(self, key: str) -> bool:
         return self.decoder.lookup_word(key) is not None
@@ -201,6 +201,11 @@ class ForcedAligner:
             raise AlignError(f"{share:.0%} of the speech is outside every word (limit "
                              f"{self.max_uncovered:.0%}): the transcript misses much of the audio")
         return Alignment(out, oov, share)
+
+
+def identity(oov: str) -> str:
+    """What made the timings, for summary.json (``pocketsphinx-5.1.1 en-us cmudict oov=espeak``)."""
+    return f"pocketsphinx-{_version()} en-us cmudict oov={oov}"
 
 
 def _version() -> str:

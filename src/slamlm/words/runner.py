@@ -26,14 +26,16 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing as mp
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from slamlm.audio import AudioError, record_id
 from slamlm.config import ConfigError, dump_config
-from slamlm.corpora import list_items
+from slamlm.corpora import AudioItem, list_items
 from slamlm.io import FailureLog, JsonlAppender, ManifestError, atomic_write_json, write_jsonl
 from slamlm.words.aligned import FILE, make_record
 from slamlm.words.librispeech import SUFFIX, find_alignment_files, read_alignment_file
@@ -62,6 +64,7 @@ class AlignWordsConfig:
     max_uncovered: float = 0.5      # audio: fail an utterance when more of its speech than this lies outside every word
     tier: str = "words"             # textgrid: the interval tier with the words
     ids: str = "path"               # textgrid/librispeech ids: path (relative path, as slam units) | stem
+    workers: int = 1                # audio: aligning processes (one pocketsphinx decoder each)
     strict: bool = False            # a failed utterance stops the run
 
 
@@ -119,9 +122,49 @@ def _finish(out: Path, stats: dict[str, Any], cfg: AlignWordsConfig) -> None:
     atomic_write_json(out / "summary.json", stats)
 
 
-def _align_audio(cfg: AlignWordsConfig, out: Path, failures: FailureLog) -> dict[str, Any]:
+_ALIGNER: Any = None  # this process's ForcedAligner (one per worker)
+
+
+def _init_worker(oov: str, voice: str, max_uncovered: float) -> None:
+    from slamlm.words.forced import ForcedAligner
+
+    global _ALIGNER
+    _ALIGNER = ForcedAligner(oov=oov, voice=voice, max_uncovered=max_uncovered)
+
+
+def _align_one(it: AudioItem) -> tuple[AudioItem, dict[str, Any] | None, str, float]:
+    """(item, record or None, failure reason, audio seconds) of one utterance."""
     from slamlm.corpora.decode import load_item
-    from slamlm.words.forced import AlignError, ForcedAligner
+    from slamlm.words.forced import AlignError
+
+    if not it.text or not it.text.strip():
+        return it, None, ("no transcript (give a corpus with text: LibriSpeech *.trans.txt, a "
+                          "manifest 'text', --text-column)"), 0.0
+    try:
+        wav = load_item(it)
+        res = _ALIGNER.align(wav, it.text)
+    except (AudioError, AlignError, OSError) as e:
+        return it, None, str(e), 0.0
+    extra: dict[str, Any] = {"uncovered_speech": res.uncovered}
+    if res.oov:
+        extra["oov"] = res.oov
+    return it, make_record(it.id, res.words, it.text, it.source, **extra), "", len(wav) / 16000
+
+
+def _results(cfg: AlignWordsConfig, todo: list[AudioItem]) -> Iterator[Any]:
+    """:func:`_align_one` over ``todo``, in order, in this process or ``cfg.workers`` ones."""
+    args = (cfg.oov, cfg.voice, cfg.max_uncovered)
+    if cfg.workers <= 1 or len(todo) < 2:
+        _init_worker(*args)
+        yield from map(_align_one, todo)
+        return
+    ctx = mp.get_context("fork" if "fork" in mp.get_all_start_methods() else "spawn")
+    with ctx.Pool(cfg.workers, initializer=_init_worker, initargs=args) as pool:
+        yield from pool.imap(_align_one, todo, chunksize=4)
+
+
+def _align_audio(cfg: AlignWordsConfig, out: Path, failures: FailureLog) -> dict[str, Any]:
+    from slamlm.words.forced import identity
 
     items = list_items(cfg.input, cfg.input_format, split=cfg.split,
                        audio_column=cfg.audio_column, text_column=cfg.text_column,
@@ -130,34 +173,25 @@ def _align_audio(cfg: AlignWordsConfig, out: Path, failures: FailureLog) -> dict
     todo = [it for it in items if it.id not in done and it.id not in failures.known()]
     log.info("%d utterances, %d already aligned, %d failed before, %d to align", len(items),
              len(done), len(failures.known()), len(todo))
-    aligner = ForcedAligner(oov=cfg.oov, voice=cfg.voice, max_uncovered=cfg.max_uncovered)
-    stats: dict[str, Any] = {"source": "audio", "aligner": aligner.identity, "aligned": 0,
-                             "audio_seconds": 0.0}
+    stats: dict[str, Any] = {"source": "audio", "aligner": identity(cfg.oov), "aligned": 0,
+                             "audio_seconds": 0.0, "workers": cfg.workers}
+    oov: dict[str, str] = {}
     t0 = time.perf_counter()
     with JsonlAppender(out / PARTIAL) as app:
-        for it in todo:
-            if not it.text or not it.text.strip():
-                failures.add(it.id, it.source, "no transcript (give a corpus with text: "
-                             "LibriSpeech *.trans.txt, a manifest 'text', --text-column)")
+        for it, rec, reason, secs in _results(cfg, todo):
+            if rec is None:
+                failures.add(it.id, it.source, reason)
                 continue
-            try:
-                wav = load_item(it)
-                res = aligner.align(wav, it.text)
-            except (AudioError, AlignError, OSError) as e:
-                failures.add(it.id, it.source, str(e))
-                continue
-            extra: dict[str, Any] = {"uncovered_speech": res.uncovered}
-            if res.oov:
-                extra["oov"] = res.oov
-            app.write(make_record(it.id, res.words, it.text, it.source, **extra))
+            app.write(rec)
+            oov.update(rec.get("oov", {}))
             stats["aligned"] += 1
-            stats["audio_seconds"] += len(wav) / 16000
+            stats["audio_seconds"] += secs
     took = time.perf_counter() - t0
     stats["wall_seconds"] = round(took, 2)
     stats["x_real_time"] = round(stats["audio_seconds"] / took, 1) if took > 0 else None
     stats["audio_seconds"] = round(stats["audio_seconds"], 2)
-    stats["oov_words"] = dict(sorted(aligner.added.items())[:200])
-    stats["n_oov_words"] = len(aligner.added)
+    stats["oov_words"] = dict(sorted(oov.items())[:200])
+    stats["n_oov_words"] = len(oov)
     return stats
 
 
@@ -212,6 +246,8 @@ def run_align_words(cfg: AlignWordsConfig) -> Path:
         raise ConfigError("slam align-words needs an input and --out")
     if cfg.source not in SOURCES:
         raise ConfigError(f"--source {cfg.source!r}: choose one of {', '.join(SOURCES)}")
+    if cfg.workers < 1:
+        raise ConfigError(f"--workers {cfg.workers}: need at least 1")
     if cfg.ids not in ("path", "stem"):
         raise ConfigError(f"--ids {cfg.ids!r}: choose path or stem")
     source = detect_source(cfg.input) if cfg.source == "auto" else cfg.source
