@@ -1,4 +1,4 @@
-"""``slam units``: extract (default), fit-kmeans, import-peer, export-peer.
+"""``slam units``: extract (default), merge, fit-kmeans, import-peer, export-peer.
 
 Example:
     $ slam units extract data/audio --out run/units --encoder mel --k 500
@@ -8,6 +8,8 @@ Example:
     $ slam units "shards/train-{000..099}.tar" --out run/units             # WebDataset shards
     $ slam units cuts_dev-clean.jsonl.gz --out run/units                   # lhotse cuts
     $ slam units LibriSpeech/dev-clean --out run/units   # transcripts become each record's text
+    $ slam units data/audio --out run/units --shard slurm   # in an sbatch --array=0-31 job
+    $ slam units merge run/units                           # then: check + join the shards
     $ slam units fit-kmeans data/audio --out km.safetensors --encoder hubert:slprl/mhubert-base-25hz
     $ slam units import-peer features.jsonl --out run/peer_units
     $ slam units export-peer run/units --out tokens.jsonl --format tokens
@@ -22,6 +24,9 @@ COMMAND = Command("units", "audio -> discrete units (extract, fit-kmeans, peer I
     Command("extract", "units for every audio file (resumable)",
             config="slamlm.units.runner:UnitsConfig", run="slamlm.units.runner:run_units",
             positional=("input",)),
+    Command("merge", "check the shards of a sharded extraction and join them",
+            config="slamlm.units.merge:MergeConfig", run="slamlm.units.merge:run_units_merge",
+            positional=("folder",)),
     Command("fit-kmeans", "fit a k-means on encoder frames of some audio",
             config="slamlm.units.fit:FitConfig", run="slamlm.units.fit:run_fit_kmeans",
             positional=("input",)),

@@ -21,7 +21,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import logging
 import os
@@ -38,6 +37,7 @@ from slamlm.corpora.records import read_records, write_records
 from slamlm.io import FailureLog, JsonlAppender, atomic_write_json, read_jsonl
 from slamlm.units.fit import ensure_kmeans
 from slamlm.units.inputs import input_options, list_inputs
+from slamlm.units.shard import parse_shard, shard_of, shard_tag
 
 log = logging.getLogger(__name__)
 
@@ -64,32 +64,16 @@ class UnitsConfig:
     dtype: str | None = None        # bf16 | fp16 | fp32 (default fp32: bf16 changes ~1% of units)
     batch_seconds: float = 320.0    # audio per batch (padded length x files)
     num_workers: int = 2            # audio decoding processes (0: in-process)
-    shard: str | None = None        # "i/n"; None: from RANK/WORLD_SIZE (torchrun) or 0/1
+    # "i/n"; auto: RANK/WORLD_SIZE (torchrun), else the SLURM array, else 0/1; slurm: the
+    # SLURM array; None: RANK/WORLD_SIZE or 0/1. Join the shards with `slam units merge`
+    shard: str | None = None
     compress: bool = False          # gzip the shard when finished
     strict: bool = False            # a bad input stops the run
 
 
-def parse_shard(shard: str | None) -> tuple[int, int]:
-    """``"i/n"`` -> (i, n); None -> torchrun's RANK/WORLD_SIZE, else (0, 1)."""
-    if shard is None:
-        return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-    try:
-        i, n = (int(v) for v in shard.split("/"))
-    except ValueError as e:
-        raise ValueError(f"--shard {shard!r}: expected i/n such as 0/4") from e
-    if not (n >= 1 and 0 <= i < n):
-        raise ValueError(f"--shard {shard!r}: need 0 <= i < n")
-    return i, n
-
-
-def shard_of(record_id: str, n: int) -> int:
-    """Deterministic shard of an id (independent of input order)."""
-    return int(hashlib.sha1(record_id.encode()).hexdigest()[:8], 16) % n
-
-
 def shard_paths(out: Path, i: int, n: int) -> tuple[Path, Path, Path]:
     """(units file, failures file, summary file) of shard i of n."""
-    tag = "" if n == 1 else f"-{i}of{n}"
+    tag = shard_tag(i, n)
     return out / f"units{tag}.jsonl", out / f"failures{tag}.jsonl", out / f"summary{tag}.json"
 
 
@@ -369,7 +353,8 @@ def _finish(cfg: UnitsConfig, out: Path, units_path: Path, summary_path: Path, f
     total, _ = done_ids(files)
     n_fail = sum(1 for _ in read_jsonl(fail_path, skip_bad=True)) if fail_path.exists() else 0
     hours = sum(total.values()) / 3600
-    atomic_write_json(summary_path, {"shard": f"{rank}/{world}", "records": len(total),
+    atomic_write_json(summary_path, {"shard": f"{rank}/{world}", "finished": True,
+                                     "records": len(total),
                                      "failed": n_fail, "audio_hours": round(hours, 6),
                                      "files": [f.name for f in files]})
     rt = stats["seconds"] / max(stats["wall_s"], 1e-9)
