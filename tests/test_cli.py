@@ -49,8 +49,8 @@ def test_legacy_flags_aliases_and_set_agree():
         ["pretrain", "--set", "data.tokens=tk", "--set", "train.max_steps=5", "--set",
          "train.budget=null", "--set", "train.lr=2e-3", "--set", "train.compile=false"]))
     assert a == b and a.schedule.max_steps == 5 and a.optim.lr == 2e-3 and a.train.compile is False
-    e = config_from_args(command("eval"), _args(
-        ["eval", "ck", "--bench", "sblimp=a", "--bench", "ssc=b", "--batch-tokens", "99"]))
+    e = config_from_args(command("eval").subcommands[0], _args(
+        ["eval", "score", "ck", "--bench", "sblimp=a", "--bench", "ssc=b", "--batch-tokens", "99"]))
     assert e.benches == {"sblimp": "a", "ssc": "b"} and e.max_tokens == 99
     g = config_from_args(command("generate"), _args(
         ["generate", "ck", "--prompt", "a.wav", "--prompt", "b.wav", "--top-k", "7",

@@ -7,6 +7,8 @@ Layouts are detected from the folder.
 Example:
     $ slam eval run/ckpt/step_00017625 --bench sblimp=zr2021/syntactic \\
         --bench swuggy=zr2021/lexical --bench ssc=data/sSC --out run/eval
+    $ slam eval CKPT --bench sblimp=zr2021/syntactic --out run/eval --shard 0/4   # 4 jobs
+    $ slam eval merge run/eval                       # then: check the 4 shards, results.json
     $ slam eval-crossmodal run/il/ckpt/step_00001000 --pairs crossmodal.jsonl --out run/xm
 """
 
@@ -18,11 +20,20 @@ from typing import Any
 
 from slamlm.cli_adapter import Command
 
-COMMAND = Command(
-    "eval", "score sBLIMP / sWUGGY / StoryCloze / SALMon / pairs.jsonl with a checkpoint",
+SCORE = Command(
+    "score", "score the benches (the default: slam eval CKPT ... is slam eval score CKPT ...)",
     config="slamlm.eval.runner:EvalConfig", run="slamlm.eval.runner:run_eval",
     positional=("checkpoint",), show="slamlm.eval.cli:show", description=__doc__,
     flags={"--bench": "benches", "--batch-tokens": "max_tokens"})
+
+MERGE = Command(
+    "merge", "check the shards of slam eval --shard i/n and write the unsharded results",
+    config="slamlm.eval.merge:EvalMergeConfig", run="slamlm.eval.merge:run_eval_merge",
+    positional=("out",), show="slamlm.eval.cli:show")
+
+COMMAND = Command(
+    "eval", "score sBLIMP / sWUGGY / StoryCloze / SALMon / pairs.jsonl with a checkpoint",
+    description=__doc__, default="score", subcommands=(SCORE, MERGE))
 
 CROSSMODAL = Command(
     "eval-crossmodal", "cross-modal StoryCloze (interleaved models)",
@@ -33,5 +44,9 @@ CROSSMODAL = Command(
 def show(path: Path, cfg: Any) -> None:
     from slamlm.eval.runner import format_table
 
-    print(format_table(json.loads(Path(path).read_text())))
+    data = json.loads(Path(path).read_text())
+    if "shard" in data:  # one shard of a sharded run: nothing to tabulate yet
+        print(f"wrote shard {data['shard']}: {path} (join the shards with slam eval merge)")
+        return
+    print(format_table(data))
     print(f"wrote {path}")

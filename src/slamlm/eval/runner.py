@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +55,10 @@ class EvalConfig:
     subset: str = "dev"  # ZR2021 subset when given the task folder
     encode_batch: int = 32
     strict: bool = False
+    # "i/n" (or auto / slurm, as for slam units): score only the pairs whose id hashes to
+    # shard i and write <bench>_pairs-<i>of<n>.jsonl + summary-<i>of<n>.json; join the
+    # shards with `slam eval merge OUT`. None: every pair
+    shard: str | None = None
 
 
 def _side_key(side: str | list[int]) -> str | tuple[int, ...]:
@@ -169,8 +173,34 @@ def _units_for_factory(meta: dict[str, Any], cfg: EvalConfig, device: str, failu
     return units_for
 
 
+def new_results(checkpoint: str, device: str) -> dict[str, Any]:
+    """The head of ``results.json`` (benchmarks are added one by one)."""
+    return {"checkpoint": checkpoint, "primary": PRIMARY, "device": device,
+            "ci_method": CI_METHOD, "definitions": DEFINITIONS, "benchmarks": {}}
+
+
+def bench_summary(out: Path, name: str, bench, records: list[dict[str, Any]], n_skipped: int,
+                  seconds: float, taken: set[tuple[str, str, str]]) -> dict[str, Any]:
+    """Write ``<name>_pairs.jsonl`` (+ ZR2021 submission files); returns the bench's results."""
+    from slamlm.io import write_jsonl
+
+    write_jsonl(out / f"{name}_pairs.jsonl", records)
+    summary = summarize(records, bench.breakdown)
+    summary.update(kind=bench.kind, path=str(bench.root), n_skipped=n_skipped,
+                   seconds=round(seconds, 3))
+    if bench.kind.startswith("zr2021-"):
+        summary["submission"] = str(write_zr2021_files(out, name, bench, records, taken))
+    log.info("%s: %d pairs, accuracy %s %s (mean) / %s (sum); length-only %s / %s; "
+             "learned: %s", name, summary["n_pairs"], _pct(summary["accuracy_mean"]),
+             _ci(summary["ci95_mean"]), _pct(summary["accuracy_sum"]),
+             _pct(summary["length_shorter"]), _pct(summary["length_longer"]),
+             summary["learned"])
+    return summary
+
+
 def run_eval(cfg: EvalConfig) -> Path:
-    """Score every bench in ``cfg.benches``; returns the path of ``results.json``."""
+    """Score every bench in ``cfg.benches``; returns the path of ``results.json`` (with
+    ``--shard``: of this shard's ``summary-<i>of<n>.json``)."""
     import torch
 
     from slamlm.config import dump_config
@@ -178,42 +208,52 @@ def run_eval(cfg: EvalConfig) -> Path:
     from slamlm.eval.readers import read_benchmark
     from slamlm.io import FailureLog, atomic_write_json, write_jsonl
     from slamlm.model import load_checkpoint
+    from slamlm.units.shard import parse_shard, shard_of, shard_tag
 
     if not cfg.benches:
         raise ValueError("no benchmark given: add --bench NAME=PATH (e.g. sblimp=zr2021/syntactic)")
     if not str(cfg.checkpoint) or str(cfg.checkpoint) == ".":
         raise ValueError("no checkpoint given: slam eval CKPT --bench NAME=PATH --out DIR")
+    rank, world = parse_shard(cfg.shard) if cfg.shard else (0, 1)
+    tag = shard_tag(rank, world)
     benches = {name: read_benchmark(path, name, cfg.subset) for name, path in cfg.benches.items()}
     device = str(resolve_device(cfg.device))
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     model, meta = load_checkpoint(cfg.checkpoint, device=device, dtype=dtype)
     vocab = UnitVocab.from_dict(meta["vocab"])
     cfg.out.mkdir(parents=True, exist_ok=True)
-    dump_config(cfg, cfg.out / "config.yaml")
-    failures = FailureLog(cfg.out / "failures.jsonl", stage="eval", strict=cfg.strict)
+    if world > 1:  # shards may share one folder: each its own files, unit cache included
+        cfg = replace(cfg, cache=cfg.cache or cfg.out / f"cache{tag}")
+        (cfg.out / f"summary{tag}.json").unlink(missing_ok=True)  # back once this shard is done
+    dump_config(cfg, cfg.out / f"config{tag}.yaml")
+    failures = FailureLog(cfg.out / f"failures{tag}.jsonl", stage="eval", strict=cfg.strict)
     units_for = _units_for_factory(meta, cfg, device, failures)
-    results: dict[str, Any] = {"checkpoint": str(cfg.checkpoint), "primary": PRIMARY,
-                               "device": device, "ci_method": CI_METHOD,
-                               "definitions": DEFINITIONS, "benchmarks": {}}
+    results = new_results(str(cfg.checkpoint), device)
+    shard_info: dict[str, Any] = {}
     taken: set[tuple[str, str, str]] = set()
     for name, bench in benches.items():
         t0 = time.perf_counter()
-        records, skipped = score_benchmark(model, vocab, bench.pairs, units_for, name,
+        pairs = bench.pairs if world == 1 else [p for p in bench.pairs
+                                                if shard_of(p.id, world) == rank]
+        records, skipped = score_benchmark(model, vocab, pairs, units_for, name,
                                            cfg.max_tokens, cfg.row_len)
-        write_jsonl(cfg.out / f"{name}_pairs.jsonl", records)
-        summary = summarize(records, bench.breakdown)
-        summary.update(kind=bench.kind, path=str(bench.root), n_skipped=len(skipped),
-                       seconds=round(time.perf_counter() - t0, 3))
-        if bench.kind.startswith("zr2021-"):
-            summary["submission"] = str(write_zr2021_files(cfg.out, name, bench, records, taken))
-        results["benchmarks"][name] = summary
-        log.info("%s: %d pairs, accuracy %s %s (mean) / %s (sum); length-only %s / %s; "
-                 "learned: %s", name, summary["n_pairs"], _pct(summary["accuracy_mean"]),
-                 _ci(summary["ci95_mean"]), _pct(summary["accuracy_sum"]),
-                 _pct(summary["length_shorter"]), _pct(summary["length_longer"]),
-                 summary["learned"])
+        if world == 1:
+            results["benchmarks"][name] = bench_summary(
+                cfg.out, name, bench, records, len(skipped), time.perf_counter() - t0, taken)
+            continue
+        write_jsonl(cfg.out / f"{name}_pairs{tag}.jsonl", records)
+        shard_info[name] = {"path": cfg.benches[name], "kind": bench.kind,
+                            "n_pairs": len(pairs), "n_scored": len(records),
+                            "skipped": [p.id for p in skipped],
+                            "seconds": round(time.perf_counter() - t0, 3)}
+        log.info("%s shard %d/%d: %d of %d pairs scored", name, rank, world, len(records),
+                 len(bench.pairs))
     if failures.count:
         log.warning("%d files could not be encoded: see %s", failures.count, failures.path)
+    if world > 1:
+        return atomic_write_json(cfg.out / f"summary{tag}.json", {
+            "shard": f"{rank}/{world}", "finished": True, "checkpoint": str(cfg.checkpoint),
+            "device": device, "subset": cfg.subset, "benches": shard_info})
     return atomic_write_json(cfg.out / "results.json", results)
 
 
