@@ -18,10 +18,10 @@ COMMAND = Command("init", "text LM (TWIST) or named shape -> initial SpeechLM ch
 EXPORT = Command(
     "export", "checkpoint -> HF (AutoModelForCausalLM) or slamkit folder + model card",
     config="slamlm.model.export:ExportConfig", run="slamlm.model.export:run_export",
-    positional=("checkpoint",),
+    positional=("checkpoint",), flags={"--results": "eval"},
     description="A checkpoint (ours or slamkit's, folder or hub id) -> an HF folder that "
                 "AutoModelForCausalLM loads with the same logits (--format hf), or a folder "
                 "slamkit's UnitLM.from_pretrained reads (--format slamkit); both with a "
-                "README.md model card (data, recipe, units identity, eval table from --results "
-                "or a results.json next to the checkpoint).\n\nExample:\n"
+                "README.md model card (data, recipe, units identity, eval table from --eval "
+                "results.json, repeatable, or results found beside the checkpoint or in its run).\n\nExample:\n"
                 "    slam export run/pretrain/ckpt/step_00017625 --out out/slam_hf --format hf")
