@@ -66,3 +66,26 @@ def test_two_processes_match_one(tmp_path, strategy, one_process):
 
     model, meta = load_checkpoint(tmp_path / "two" / "ckpt" / "step_00000004")
     assert meta["train"]["step"] == 4 and model.config.vocab_size == 43
+
+
+@pytest.mark.slow
+def test_two_nodes_c10d_rendezvous_match_one(tmp_path, one_process):
+    """The multi-node recipe of docs/DISTRIBUTED.md, both "nodes" on this machine: two
+    ``torchrun --nnodes 2 --node-rank R --rdzv-backend c10d --rdzv-endpoint host:port``."""
+    import socket
+
+    tokens, one = one_process
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    procs = [subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node-rank", str(r),
+         "--nproc-per-node", "1", "--rdzv-backend", "c10d", "--rdzv-endpoint",
+         f"127.0.0.1:{port}", "--rdzv-id", "slamtest", "-m", "slamlm.cli",
+         *_args(tokens, tmp_path / "nodes", "ddp")], env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True) for r in (0, 1)]
+    for p in procs:
+        _, err = p.communicate(timeout=240)
+        assert p.returncode == 0, err[-3000:]
+    assert _losses(tmp_path / "nodes") == pytest.approx(one, abs=1e-5)

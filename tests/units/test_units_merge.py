@@ -145,3 +145,25 @@ def test_shard_from_slurm_array_and_auto():
         parse_shard("slurm", {})
     with pytest.raises(ValueError, match="need 0 <= i < n"):
         parse_shard("slurm", {"SLURM_ARRAY_TASK_ID": "8", "SLURM_ARRAY_TASK_COUNT": "8"})
+
+
+@pytest.mark.slow
+def test_torchrun_two_processes_shard_by_rank_then_merge(runs, tmp_path, kmeans16_path):
+    """``torchrun --nproc_per_node 2 -m slamlm.cli units extract`` (shard from RANK/WORLD_SIZE)."""
+    src, one, _ = runs
+    out = tmp_path / "tr"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    res = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                          "--nproc_per_node=2", "-m", "slamlm.cli", "units", "extract", str(src),
+                          "--out", str(out), "--kmeans", str(kmeans16_path), "--num-workers",
+                          "0"], env=env, capture_output=True, text=True, timeout=240)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert sorted(p.name for p in out.glob("summary-*")) == ["summary-0of2.json",
+                                                               "summary-1of2.json"]
+    env.pop("RANK", None)
+    res = subprocess.run([sys.executable, "-m", "slamlm.cli", "units", "merge", str(out),
+                          "--input", str(src)], env=env, capture_output=True, text=True,
+                         timeout=120)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert sorted(read_units(out), key=lambda r: r["id"]) == sorted(read_units(one),
+                                                                    key=lambda r: r["id"])

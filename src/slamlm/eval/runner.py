@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -217,6 +218,9 @@ def run_eval(cfg: EvalConfig) -> Path:
     rank, world = parse_shard(cfg.shard) if cfg.shard else (0, 1)
     tag = shard_tag(rank, world)
     benches = {name: read_benchmark(path, name, cfg.subset) for name, path in cfg.benches.items()}
+    if cfg.device == "auto" and world > 1 and "LOCAL_RANK" in os.environ:
+        if torch.cuda.is_available():  # torchrun --shard auto: one GPU per process
+            cfg = replace(cfg, device=f"cuda:{os.environ['LOCAL_RANK']}")
     device = str(resolve_device(cfg.device))
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     model, meta = load_checkpoint(cfg.checkpoint, device=device, dtype=dtype)
