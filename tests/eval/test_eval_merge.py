@@ -101,11 +101,13 @@ def test_merged_shards_equal_the_unsharded_run(setup, tmp_path):
     assert _without_seconds(json.loads(got.read_text())) == _without_seconds(one)
 
 
-def test_missing_or_cut_shard_is_refused(setup, tmp_path):
+def test_missing_or_cut_shard_is_refused(setup, tmp_path, capsys):
     setup = EvalConfig(**{**setup.__dict__, "benches": {"mine": setup.benches["mine"]}})
     out = tmp_path / "sharded"
-    for i in range(2):
-        run_eval(EvalConfig(**{**setup.__dict__, "out": out, "shard": f"{i}/2"}))
+    run_eval(EvalConfig(**{**setup.__dict__, "out": out, "shard": "0/2"}))
+    assert main(["eval", str(setup.checkpoint), "--bench", f"mine={setup.benches['mine']}",
+                 "--out", str(out), "--device", "cpu", "--shard", "1/2"]) == 0  # CLI: default
+    assert "wrote shard 1/2" in capsys.readouterr().out
     (out / "summary-1of2.json").rename(tmp_path / "saved.json")
     with pytest.raises(EvalShardError, match=r"eval shard 1/2 is missing .*slam eval .*ck "
                                              r"--bench mine=.*--shard 1/2"):

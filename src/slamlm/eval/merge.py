@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 import shlex
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,10 +113,38 @@ def _shard_records(path: Path, name: str, i: int, n: int, info: dict[str, Any]
                              f"the file was cut or changed; rerun shard {i}/{n}")
 
 
-def run_eval_merge(cfg: EvalMergeConfig) -> Path:
-    """Check the shards and write the unsharded outputs to ``cfg.out``; returns results.json."""
+def _checked_bench(name: str, info: dict[str, Any], head: dict[str, Any],
+                   shards: list[tuple[Path, dict[str, Any]]], first: Path
+                   ) -> tuple[Any, list[dict[str, Any]], int]:
+    """(bench, its records in bench order, skipped count), every shard's part checked."""
     from slamlm.eval.readers import read_benchmark
 
+    n = len(shards)
+    bench = read_benchmark(info["path"], name, head.get("subset", "dev"))
+    per_shard = Counter(shard_of(p.id, n) for p in bench.pairs)
+    by_id: dict[str, dict[str, Any]] = {}
+    skipped: set[str] = set()
+    for i, (path, s) in enumerate(shards):
+        mine = s["benches"][name]
+        if mine["n_pairs"] != per_shard[i]:
+            raise EvalShardError(f"{path}: {name} shard {i}/{n} scored {mine['n_pairs']} "
+                                 f"pairs, {info['path']} now gives it {per_shard[i]}: the bench "
+                                 f"changed; rerun that shard")
+        for r in _shard_records(path, name, i, n, mine):
+            if str(r["id"]) in by_id:
+                raise EvalShardError(f"{path.parent}: {name} pair {r['id']!r} scored twice")
+            by_id[str(r["id"])] = r
+        skipped.update(mine["skipped"])
+    missing = [p.id for p in bench.pairs if p.id not in by_id and p.id not in skipped]
+    if missing:
+        i = shard_of(missing[0], n)
+        raise EvalShardError(f"{name}: {len(missing)} pairs are in no shard (first "
+                             f"{missing[0]!r}, shard {i}/{n}): {_rerun(head, first, i, n)}")
+    return bench, [by_id[p.id] for p in bench.pairs if p.id in by_id], len(skipped)
+
+
+def run_eval_merge(cfg: EvalMergeConfig) -> Path:
+    """Check the shards and write the unsharded outputs to ``cfg.out``; returns results.json."""
     if not cfg.out:
         raise ValueError("slam eval merge needs OUT (the folder for results.json)")
     out = Path(cfg.out)
@@ -125,31 +154,12 @@ def run_eval_merge(cfg: EvalMergeConfig) -> Path:
     head = shards[0][1]
     results = new_results(head["checkpoint"], head["device"])
     out.mkdir(parents=True, exist_ok=True)
+    checked = {name: _checked_bench(name, info, head, shards, dirs[0])
+               for name, info in head["benches"].items()}  # every check before any write
     taken: set[tuple[str, str, str]] = set()
-    for name, info in head["benches"].items():
-        bench = read_benchmark(info["path"], name, head.get("subset", "dev"))
-        by_id: dict[str, dict[str, Any]] = {}
-        skipped: set[str] = set()
-        for i, (path, s) in enumerate(shards):
-            mine = s["benches"][name]
-            want = sum(1 for p in bench.pairs if shard_of(p.id, n) == i)
-            if mine["n_pairs"] != want:
-                raise EvalShardError(f"{path}: {name} shard {i}/{n} scored {mine['n_pairs']} "
-                                     f"pairs, {info['path']} now gives it {want}: the bench "
-                                     f"changed; rerun that shard")
-            for r in _shard_records(path, name, i, n, mine):
-                if str(r["id"]) in by_id:
-                    raise EvalShardError(f"{path.parent}: {name} pair {r['id']!r} scored twice")
-                by_id[str(r["id"])] = r
-            skipped.update(mine["skipped"])
-        missing = [p.id for p in bench.pairs if p.id not in by_id and p.id not in skipped]
-        if missing:
-            i = shard_of(missing[0], n)
-            raise EvalShardError(f"{name}: {len(missing)} pairs are in no shard (first "
-                                 f"{missing[0]!r}, shard {i}/{n}): {_rerun(head, dirs[0], i, n)}")
-        records = [by_id[p.id] for p in bench.pairs if p.id in by_id]  # the unsharded order
+    for name, (bench, records, n_skipped) in checked.items():
         seconds = sum(s["benches"][name]["seconds"] for _, s in shards)
-        results["benchmarks"][name] = bench_summary(out, name, bench, records, len(skipped),
+        results["benchmarks"][name] = bench_summary(out, name, bench, records, n_skipped,
                                                     seconds, taken)
     fails = [path.parent / f"failures-{i}of{n}.jsonl" for i, (path, _) in enumerate(shards)]
     write_jsonl(out / "failures.jsonl", (r for f in fails if f.is_file()

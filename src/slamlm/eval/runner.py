@@ -229,6 +229,7 @@ def run_eval(cfg: EvalConfig) -> Path:
     if world > 1:  # shards may share one folder: each its own files, unit cache included
         cfg = replace(cfg, cache=cfg.cache or cfg.out / f"cache{tag}")
         (cfg.out / f"summary{tag}.json").unlink(missing_ok=True)  # back once this shard is done
+        (cfg.out / "results.json").unlink(missing_ok=True)  # stale until slam eval merge
     dump_config(cfg, cfg.out / f"config{tag}.yaml")
     failures = FailureLog(cfg.out / f"failures{tag}.jsonl", stage="eval", strict=cfg.strict)
     units_for = _units_for_factory(meta, cfg, device, failures)
