@@ -81,12 +81,6 @@ def find_eval_results(ckpt: Path, given: list[str] | str = ()) -> list[tuple[Pat
     return [(p, r) for p, r in out if _same_checkpoint(r.get("checkpoint"), ckpt)]
 
 
-def find_results(ckpt: Path, given: str = "") -> dict[str, Any] | None:
-    """The first eval results for the card (see :func:`find_eval_results`)."""
-    got = find_eval_results(ckpt, given)
-    return got[0][1] if got else None
-
-
 def _pct(x: Any) -> str:
     return "n/a" if x is None else f"{100 * float(x):.2f}"
 

@@ -24,6 +24,8 @@ _EXPORTS = {
     "UnitsConfig": "slamlm.units.runner",
     "run_units": "slamlm.units.runner",
     "read_units": "slamlm.units.runner",
+    "MergeConfig": "slamlm.units.merge",
+    "run_units_merge": "slamlm.units.merge",
     "FitConfig": "slamlm.units.fit",
     "run_fit_kmeans": "slamlm.units.fit",
 }
