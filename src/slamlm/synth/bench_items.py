@@ -123,16 +123,24 @@ def nonword_options(word: str, r: random.Random, pool: list[str], k: int = 8,
     return out
 
 
-def wuggy_items(n: int, seed: int = 0, k: int = 16) -> list[dict]:
-    """``n`` (word, non-word) pairs, each with up to ``k`` non-word ``options``; ids ``w00000``..."""
+def wuggy_items(n: int, seed: int = 0, k: int = 16, top_words: int = 0) -> list[dict]:
+    """``n`` (word, non-word) pairs, each with up to ``k`` non-word ``options``; ids ``w00000``...
+
+    ``top_words``: draw the words only from the that many most frequent content words of the
+    training stories (0: from all of them). Real sWUGGY's words come from the vocabulary of
+    the corpus the models learn from; a small model trained for minutes knows only its most
+    frequent words, so the demo tests those.
+    """
     lx = load_lexicon()
     pool = sorted({w for s in ("animals", "objects", "foods", "places", "adjectives", "verbs")
                    for w in lx[s] if w.isalpha() and 3 <= len(w) <= 10})
     counts = train_word_counts()
+    words = (sorted(sorted(pool, key=lambda w: (-counts.get(w, 0), w))[:top_words])
+             if top_words > 0 else pool)
     out, i = [], 0
     while len(out) < n:
         r = random.Random(f"bench/lexical/{seed}/{i}")
-        word = r.choice(pool)
+        word = r.choice(words)
         i += 1
         nonwords = nonword_options(word, r, pool, k)
         if nonwords:

@@ -65,6 +65,7 @@ class BenchConfig:
     match_lengths: bool = True  # keep the option closest in spoken duration (see matching.py)
     rate_jitter: int = 15  # story-cloze items: rate 175 +- this (words/min), drawn per item
     pitch_jitter: int = 10  # story-cloze items: pitch 50 +- this, drawn per item
+    top_words: int = 0  # sWUGGY words from the N most frequent content words of the stories (0: all)
 
 
 def slug(voice: str) -> str:
@@ -83,7 +84,7 @@ def _zr_jobs(kind: str, cfg: BenchConfig, root: Path, meas: Measurer
     folder = root / kind / "dev"
     jobs, rows = [], []
     make = items.wuggy_items if kind == "lexical" else items.blimp_items
-    its = make(cfg.n, cfg.seed)
+    its = make(cfg.n, cfg.seed, top_words=cfg.top_words) if kind == "lexical" else make(cfg.n, cfg.seed)
     voices = [_voices_for(f"bench/{kind}/voices/{cfg.seed}/{it['id']}", cfg) for it in its]
     # matched in the item's first voice (half the cost of all voices, ~10% larger gaps)
     matched = _match(kind, cfg, its, [v[:1] for v in voices], meas, phones_first=kind == "lexical")
