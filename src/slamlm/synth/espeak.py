@@ -261,8 +261,8 @@ def validate_voice(name: str) -> str:
     if base.lower() not in lower:
         close = difflib.get_close_matches(base.lower(), list(lower), n=5, cutoff=0.5)
         close += [v for v in lower if v.startswith(base.lower()[:2]) and v not in close][:5]
-        close = [v.lower() for v, lang in voice_names().items()
-                 if len(base) > 2 and base.lower() in lang.lower()] + close
+        close += [v.lower() for v, lang in voice_names().items()  # "spanish" -> es, es-419
+                  if len(base) > 2 and base.lower() in lang.lower()]
         hint = ", ".join(lower[c] for c in list(dict.fromkeys(close))[:6]) or "en-us, es, fr, de, hi, ru"
         raise ValueError(f"espeak-ng has no voice {name!r}: close names: {hint} "
                          f"(all {len(voices)}: python -c 'from slamlm.synth.espeak import "
