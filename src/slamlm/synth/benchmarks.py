@@ -84,6 +84,13 @@ def _voices_for(key: str, cfg: BenchConfig) -> list[Voice]:
     return [Voice(v) for v in names]
 
 
+def _phone_voice(cfg: BenchConfig) -> str:
+    """The voice whose phonemes sWUGGY counts: the first voice's language (variant dropped);
+    every English voice counts in en-us, as before other languages came."""
+    base = _voices(cfg)[0].partition("+")[0]
+    return "en-us" if base.lower().startswith("en") else base
+
+
 def _items(kind: str, cfg: BenchConfig) -> list[dict]:
     """The user's pairs (``--pairs``) when given for ``kind``, else the English grammar's."""
     from slamlm.synth.pairs import parse_pairs_arg, read_pairs
@@ -104,7 +111,7 @@ def _zr_jobs(kind: str, cfg: BenchConfig, root: Path, meas: Measurer
     voices = [_voices_for(f"bench/{kind}/voices/{cfg.seed}/{it['id']}", cfg) for it in its]
     # matched in the item's first voice (half the cost of all voices, ~10% larger gaps)
     matched = _match(kind, cfg, its, [v[:1] for v in voices], meas, phones_first=kind == "lexical")
-    pv = voices[0][0].name if voices and voices[0] else "en-us"  # phonemes in the item language
+    pv = _phone_voice(cfg)
     phon = (meas.phonemes(([it["good"], it["bad"]] for it in its), pv) or {}
             ) if kind == "lexical" else {}
     for it, vs in zip(its, voices):
@@ -129,7 +136,7 @@ def _match(kind: str, cfg: BenchConfig, its: list[dict], voices: list[list[Voice
     if not cfg.match_lengths:
         return []
     recs = match_items(its, voices, meas, f"bench/{kind}/sign/{cfg.seed}", phones_first,
-                       phone_voice=voices[0][0].name if voices and voices[0] else "en-us")
+                       phone_voice=_phone_voice(cfg))
     return [{"bench": kind, **r} for r in recs]
 
 

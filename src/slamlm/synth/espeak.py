@@ -251,7 +251,7 @@ def validate_voice(name: str) -> str:
         'es+f3'
         >>> validate_voice("spanish")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
-        ValueError: espeak-ng has no voice 'spanish' ...
+        ValueError: espeak-ng has no voice 'spanish': close names: es-419, es...
     """
     import difflib
 
