@@ -25,6 +25,7 @@ STAGES: dict[str, str] = {
     "init": "slamlm.model.cli:COMMAND",
     "export": "slamlm.model.cli:EXPORT",
     "pack": "slamlm.data.cli:COMMAND",
+    "align-words": "slamlm.words.cli:COMMAND",
     "pack-interleaved": "slamlm.interleave.cli:PACK",
     "init-interleaved": "slamlm.interleave.cli:INIT",
     "pretrain": "slamlm.train.cli:COMMAND",

@@ -47,6 +47,7 @@ from slamlm.interleave.spans import (
 )
 from slamlm.io import FailureLog, atomic_dir, atomic_write_json
 from slamlm.vocab import UnitVocab
+from slamlm.words.aligned import alignments_file, iter_alignments
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,8 @@ class InterleavePackConfig:
     """
 
     units: str = ""
-    manifest: str = ""
+    manifest: str = ""  # JSONL with id + words [[w, start, end]] (a synth manifest)
+    alignments: str = ""  # or: slam align-words output (folder or aligned_text.jsonl); ids join units
     out: str = "tokens_interleaved"
     init: str = ""
     tokenizer: str = ""
@@ -161,13 +163,9 @@ def load_text_side(cfg: InterleavePackConfig) -> tuple[Callable[[str], list[int]
     return (lambda s: tok.encode(s, add_special_tokens=False)), vocab
 
 
-def _iter_docs(cfg: InterleavePackConfig, tokenize: Callable[[str], list[int]],
-               vocab: UnitVocab, failures: FailureLog
-               ) -> Iterator[tuple[str, str, list[int]]]:
-    """Yield (id, kind, tokens) for every manifest record that joins with units."""
-    units = load_units(cfg.units)
-    ratios = parse_mix(cfg.mix)
-    kinds, probs = list(ratios), np.array(list(ratios.values()))
+def _manifest_words(cfg: InterleavePackConfig, failures: FailureLog
+                    ) -> Iterator[tuple[str, list[Any], Path]]:
+    """(id, words, file) of every manifest record with word alignments."""
     for f in find_units_files(Path(cfg.manifest)):
         for rec in read_records(f):
             rid = str(rec.get("id", ""))
@@ -175,26 +173,77 @@ def _iter_docs(cfg: InterleavePackConfig, tokenize: Callable[[str], list[int]],
             if not words:
                 failures.add(rid, f, "manifest record has no word alignments ('words')")
                 continue
-            if rid not in units:
-                failures.add(rid, f, f"no units with this id in {cfg.units} (run slam units)")
-                continue
-            u = units[rid]
-            rng = _rng_for(cfg.seed, rid)
-            kind = kinds[int(rng.choice(len(kinds), p=probs))]
-            dur = u.get("durations") or [1] * len(u["units"])
-            try:
-                doc = make_document(kind, words, np.asarray(u["units"]), np.asarray(dur),
-                                    tokenize, vocab, rng, cfg)
-            except ValueError as e:
-                failures.add(rid, f, str(e))
-                continue
-            yield rid, kind, doc
+            yield rid, words, f
+
+
+def join_alignments(spec: str | Path, units: dict[str, Any], failures: FailureLog
+                    ) -> Iterator[tuple[str, list[Any], str]]:
+    """(units id, words, "file line N") of every alignment record whose id joins a units id.
+
+    An id joins exactly, or else by its last path part when that names one units record
+    (``84-121123-0000`` joins ``84/121123/84-121123-0000``). Ids that do not join go to
+    ``failures``; none joining at all is an error showing ids of both sides.
+    """
+    by_stem: dict[str, list[str]] = {}
+    for uid in units:
+        by_stem.setdefault(uid.rsplit("/", 1)[-1], []).append(uid)
+    n = joined = 0
+    first_bad: str | None = None
+    for rid, words, where in iter_alignments(spec):
+        n += 1
+        uid = rid if rid in units else None
+        if uid is None:
+            cands = by_stem.get(rid.rsplit("/", 1)[-1], [])
+            uid = cands[0] if len(cands) == 1 else None
+        if uid is None:
+            first_bad = first_bad or rid
+            failures.add(rid, where, f"{where}: alignment id {rid!r} has no units record with "
+                         f"this id (or file name) in the units folder")
+            continue
+        joined += 1
+        yield uid, words, where
+    if n and not joined:
+        sample = ", ".join(repr(u) for u in list(units)[:3])
+        raise ValueError(f"{alignments_file(spec)}: none of its {n} ids joins the units ids "
+                         f"(alignments have {first_bad!r}, units have {sample}): align and "
+                         f"extract units from the same corpus (slam align-words <corpus> and "
+                         f"slam units <corpus> give the same ids)")
+
+
+def _iter_docs(cfg: InterleavePackConfig, tokenize: Callable[[str], list[int]],
+               vocab: UnitVocab, failures: FailureLog
+               ) -> Iterator[tuple[str, str, list[int]]]:
+    """Yield (id, kind, tokens) for every record with words that joins with units."""
+    units = load_units(cfg.units)
+    ratios = parse_mix(cfg.mix)
+    kinds, probs = list(ratios), np.array(list(ratios.values()))
+    if cfg.alignments:
+        records: Iterator[tuple[str, list[Any], Any]] = join_alignments(cfg.alignments, units,
+                                                                         failures)
+    else:
+        records = _manifest_words(cfg, failures)
+    for rid, words, f in records:
+        if rid not in units:
+            failures.add(rid, f, f"no units with this id in {cfg.units} (run slam units)")
+            continue
+        u = units[rid]
+        rng = _rng_for(cfg.seed, rid)
+        kind = kinds[int(rng.choice(len(kinds), p=probs))]
+        dur = u.get("durations") or [1] * len(u["units"])
+        try:
+            doc = make_document(kind, words, np.asarray(u["units"]), np.asarray(dur),
+                                tokenize, vocab, rng, cfg)
+        except ValueError as e:
+            failures.add(rid, f, str(e))
+            continue
+        yield rid, kind, doc
 
 
 def _source_hash(cfg: InterleavePackConfig) -> str:
     """Identifies inputs + settings: a finished folder with the same hash is not re-packed."""
     parts = []
-    for src in (cfg.units, cfg.manifest):
+    words = str(alignments_file(cfg.alignments)) if cfg.alignments else cfg.manifest
+    for src in (cfg.units, words):
         root = Path(src)
         files = find_units_files(root)
         parts.append(units_hash(files, root if root.is_dir() else root.parent))
@@ -241,8 +290,11 @@ def run_pack_interleaved(cfg: InterleavePackConfig) -> Path:
     Re-running with the same inputs and settings skips the work (``index.json`` keeps a hash
     of both inputs and the settings).
     """
-    if not cfg.units or not cfg.manifest:
-        raise ConfigError("need both a units folder and a --manifest with word alignments")
+    if not cfg.units or not (cfg.manifest or cfg.alignments):
+        raise ConfigError("need a units folder and word alignments: --alignments (slam "
+                          "align-words output) or --manifest (a synth manifest with words)")
+    if cfg.manifest and cfg.alignments:
+        raise ConfigError("give --alignments or --manifest, not both")
     out = Path(cfg.out)
     source = _source_hash(cfg)
     try:
@@ -259,7 +311,7 @@ def run_pack_interleaved(cfg: InterleavePackConfig) -> Path:
         splits, counts = _write_splits(tmp, _iter_docs(cfg, tokenize, vocab, failures), cfg,
                                        dtype)
         if not sum(s["n_docs"] for s in splits.values()):
-            raise ValueError(f"{cfg.manifest}: no usable records ({failures.count} failed, "
+            raise ValueError(f"{cfg.alignments or cfg.manifest}: no usable records ({failures.count} failed, "
                              f"see {failures.path})")
         index = {"format": FORMAT_VERSION, "dtype": dtype.name,
                  "vocab": vocab.to_dict(), "context": cfg.context,
