@@ -83,9 +83,17 @@ def voice_gender(name: str) -> str:
     return variant_gender(variant) or ("f" if variant[:1].lower() == "f" else "m")
 
 
-def normalize_text(text: str) -> str:
+def normalize_text(text: str, ascii_fold: bool = False) -> str:
     """Unicode NFC and collapsed white space (char offsets then match the engine's, which
-    counts code points in every script)."""
+    counts code points in every script); ``ascii_fold`` drops accents and non-ASCII letters
+    (English-only tools such as pocketsphinx's dictionary).
+
+    Example:
+        >>> normalize_text("  Niño  café "), normalize_text("Niño café", ascii_fold=True)
+        ('Niño café', 'Nino cafe')
+    """
+    if ascii_fold:
+        text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
     return " ".join(unicodedata.normalize("NFC", text).split())
 
 
