@@ -41,9 +41,9 @@ from typing import Any
 import numpy as np
 
 from slamlm.synth import bench_items as items
-from slamlm.synth.corpus import Job, pick_voice, render
+from slamlm.synth.corpus import Job, pick_voice, render, resolve_voices
 from slamlm.synth.matching import Measurer, match_items, match_rates
-from slamlm.synth.tts import DEFAULT_VOICES, VOICE_GENDER, Voice
+from slamlm.synth.tts import DEFAULT_VOICES, Voice, voice_gender
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,9 @@ class BenchConfig:
     out: str = "bench"
     n: int = 200
     seed: int = 0
-    voices: tuple[str, ...] = DEFAULT_VOICES
+    voices: tuple[str, ...] = DEFAULT_VOICES  # espeak-ng voices, any language (es,es+f3)
+    voice: str | None = None  # one voice for every item (overrides voices), e.g. es
+    pairs: tuple[str, ...] = ()  # user pair files KIND=FILE (lexical=words.tsv, syntactic=sentences.tsv; see synth/pairs.py): only those benchmarks are built, in --voice's language
     voices_per_item: int = 2
     workers: int = 2
     backend: str = "espeak"
@@ -72,10 +74,34 @@ def slug(voice: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", voice).strip("-")
 
 
+def _voices(cfg: BenchConfig) -> tuple[str, ...]:
+    return (cfg.voice,) if cfg.voice else tuple(cfg.voices)
+
+
 def _voices_for(key: str, cfg: BenchConfig) -> list[Voice]:
     r = random.Random(key)
-    names = r.sample(list(cfg.voices), min(cfg.voices_per_item, len(cfg.voices)))
+    voices = _voices(cfg)
+    names = r.sample(list(voices), min(cfg.voices_per_item, len(voices)))
     return [Voice(v) for v in names]
+
+
+def _phone_voice(cfg: BenchConfig) -> str:
+    """The voice whose phonemes sWUGGY counts: the first voice's language (variant dropped);
+    every English voice counts in en-us, as before other languages came."""
+    base = _voices(cfg)[0].partition("+")[0]
+    return "en-us" if base.lower().startswith("en") else base
+
+
+def _items(kind: str, cfg: BenchConfig) -> list[dict]:
+    """The user's pairs (``--pairs``) when given for ``kind``, else the English grammar's."""
+    from slamlm.synth.pairs import parse_pairs_arg, read_pairs
+
+    user = parse_pairs_arg(cfg.pairs)
+    if kind in user:
+        return read_pairs(kind, user[kind])
+    if kind == "lexical":
+        return items.wuggy_items(cfg.n, cfg.seed, top_words=cfg.top_words)
+    return items.blimp_items(cfg.n, cfg.seed)
 
 
 def _zr_jobs(kind: str, cfg: BenchConfig, root: Path, meas: Measurer
@@ -83,12 +109,13 @@ def _zr_jobs(kind: str, cfg: BenchConfig, root: Path, meas: Measurer
     """Jobs, gold rows and length-match records of the lexical or syntactic set."""
     folder = root / kind / "dev"
     jobs, rows = [], []
-    make = items.wuggy_items if kind == "lexical" else items.blimp_items
-    its = make(cfg.n, cfg.seed, top_words=cfg.top_words) if kind == "lexical" else make(cfg.n, cfg.seed)
+    its = _items(kind, cfg)
     voices = [_voices_for(f"bench/{kind}/voices/{cfg.seed}/{it['id']}", cfg) for it in its]
     # matched in the item's first voice (half the cost of all voices, ~10% larger gaps)
     matched = _match(kind, cfg, its, [v[:1] for v in voices], meas, phones_first=kind == "lexical")
-    phon = (meas.phonemes([it["good"], it["bad"]] for it in its) or {}) if kind == "lexical" else {}
+    pv = _phone_voice(cfg)
+    phon = (meas.phonemes(([it["good"], it["bad"]] for it in its), pv) or {}
+            ) if kind == "lexical" else {}
     for it, vs in zip(its, voices):
         for v in vs:
             for correct, text in ((1, it["good"]), (0, it["bad"])):
@@ -110,7 +137,8 @@ def _match(kind: str, cfg: BenchConfig, its: list[dict], voices: list[list[Voice
            meas: Measurer, phones_first: bool = False) -> list[dict]:
     if not cfg.match_lengths:
         return []
-    recs = match_items(its, voices, meas, f"bench/{kind}/sign/{cfg.seed}", phones_first)
+    recs = match_items(its, voices, meas, f"bench/{kind}/sign/{cfg.seed}", phones_first,
+                       phone_voice=_phone_voice(cfg))
     return [{"bench": kind, **r} for r in recs]
 
 
@@ -134,7 +162,7 @@ def _cloze_jobs(kind: str, cfg: BenchConfig, root: Path, meas: Measurer
     """Jobs, pairs manifest and length-match records (matched on the endings) of sSC / tSC."""
     jobs, pairs = [], []
     its = items.cloze_items(cfg.n, cfg.seed, topic=(kind == "tSC"))
-    voices = [pick_voice(f"bench/{kind}/voice/{cfg.seed}/{i}", cfg.voices, 175,
+    voices = [pick_voice(f"bench/{kind}/voice/{cfg.seed}/{i}", _voices(cfg), 175,
                          cfg.rate_jitter, 50, cfg.pitch_jitter)
               for i in range(len(its))]
     for i, it in enumerate(its):
@@ -156,8 +184,10 @@ def _cloze_jobs(kind: str, cfg: BenchConfig, root: Path, meas: Measurer
 def _salmon_voices(cfg: BenchConfig, part: str, i: int) -> tuple[Voice, Voice]:
     """(first speaker, other speaker) of SALMon item ``i``: another voice of the same gender
     (or the same voice at another pitch) for speaker_consistency, the other gender else."""
-    male = [v for v in cfg.voices if VOICE_GENDER.get(v) == "m"] or ["en-us", "en-us+m3"]
-    female = [v for v in cfg.voices if VOICE_GENDER.get(v) == "f"] or ["en-us+f3", "en+f2"]
+    voices = _voices(cfg)
+    lang = voices[0].partition("+")[0]  # missing gender: the first voice's language + variant
+    male = [v for v in voices if voice_gender(v) == "m"] or [lang, f"{lang}+m3"]
+    female = [v for v in voices if voice_gender(v) == "f"] or [f"{lang}+f3", f"{lang}+f2"]
     r = random.Random(f"bench/salmon/{part}/{cfg.seed}/{i}")
     g = r.choice([male, female])
     a = r.choice(g)
@@ -207,8 +237,11 @@ def _join_salmon(root: Path, joins: list[tuple], texts: list[dict]) -> None:
 
 def _all_jobs(cfg: BenchConfig, tmp: Path, meas: Measurer) -> dict[str, Any]:
     """Every benchmark's jobs, gold rows, manifests, SALMon joins and length-match records."""
+    from slamlm.synth.pairs import parse_pairs_arg
+
     got: dict[str, Any] = {"jobs": [], "golds": {}, "manifests": {}, "joins": [], "matched": []}
-    for kind in cfg.benchmarks:
+    user = parse_pairs_arg(cfg.pairs)  # user pairs: only their benchmarks (the rest is English)
+    for kind in (tuple(user) if user else cfg.benchmarks):
         if kind in ("lexical", "syntactic"):
             j, got["golds"][kind], m = _zr_jobs(kind, cfg, tmp, meas)
         elif kind in ("sSC", "tSC"):
@@ -227,10 +260,17 @@ BENCH_VERSION = 2
 
 
 def _done_marker(cfg: BenchConfig) -> dict[str, Any]:
-    from slamlm.config import to_dict
+    import hashlib
 
-    return {"version": BENCH_VERSION, "config": {k: v for k, v in to_dict(cfg).items()
-                                                 if k not in ("out", "workers")}}
+    from slamlm.config import to_dict
+    from slamlm.synth.pairs import parse_pairs_arg
+
+    marker = {"version": BENCH_VERSION, "config": {k: v for k, v in to_dict(cfg).items()
+                                                   if k not in ("out", "workers")}}
+    if cfg.pairs:  # an edited pair file rebuilds
+        marker["pairs_sha1"] = {k: hashlib.sha1(p.read_bytes()).hexdigest()
+                                for k, p in parse_pairs_arg(cfg.pairs).items()}
+    return marker
 
 
 def is_done(cfg: BenchConfig) -> bool:
@@ -249,6 +289,7 @@ def run_benchmarks(cfg: BenchConfig) -> Path:
     from slamlm.io import FailureLog, atomic_dir, atomic_write_json, write_jsonl
 
     out = Path(cfg.out)
+    resolve_voices(cfg.voices, cfg.voice, cfg.backend)  # unknown voices fail before any work
     if is_done(cfg):
         log.info("benchmarks: %s is complete for these settings; nothing to do", out)
         return out

@@ -4,6 +4,8 @@ Example:
     $ slam synth stories --n 1000 --voices en-us,en-us+f3 --out data/synth --workers 2
     $ slam synth stories --text my_stories.txt --out data/mine
     $ slam synth benchmarks --out data/bench --n 100
+    $ slam synth stories --text builtin:es/stories.txt --voices es,es+f3 --out data/es
+    $ slam synth benchmarks --voice es --pairs lexical=words.tsv --pairs syntactic=sents.tsv --out b
     $ slam synth preferences --n 500 --out data/prefs
 """
 

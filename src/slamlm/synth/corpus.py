@@ -41,8 +41,9 @@ class SynthConfig:
     out: str = "synth"
     n: int = 1000
     seed: int = 0
-    voices: tuple[str, ...] = DEFAULT_VOICES
-    text: str | None = None  # user text (.txt paragraphs, .jsonl "text", or a corpus: parquet/HF dataset, LibriSpeech folder, tar shards, lhotse cuts) instead of stories
+    voices: tuple[str, ...] = DEFAULT_VOICES  # espeak-ng voices, any language: es,es+f3 (variants +f3/+m3 work with every language)
+    voice: str | None = None  # one voice for every item (overrides voices), e.g. es, hi, ru+f3
+    text: str | None = None  # user text (builtin:es/stories.txt, .txt paragraphs, .jsonl "text", or a corpus: parquet/HF dataset, LibriSpeech folder, tar shards, lhotse cuts) instead of stories
     text_split: str | None = None   # split of a saved HF DatasetDict given as --text
     text_column: str | None = None  # text column of a parquet/HF --text; none: text, transcript, ...
     workers: int = 2
@@ -66,6 +67,20 @@ class Job:
     path: str
     rel: str
     extra: tuple = ()
+
+
+def resolve_voices(voices: Iterable[str], voice: str | None, backend: str) -> tuple[str, ...]:
+    """The voices to use (``voice`` overrides ``voices``), each checked against espeak-ng's
+    voice list (``ValueError`` naming close names) when the backend is espeak."""
+    names = (voice,) if voice else tuple(voices)
+    if not names:
+        raise ValueError("no voices given: pass --voice es or --voices es,es+f3")
+    if backend == "espeak":
+        from slamlm.synth.espeak import validate_voice
+
+        for v in names:
+            validate_voice(v)
+    return names
 
 
 def pick_voice(key: str, voices: Iterable[str], rate=175, rate_jitter=20, pitch=50,
@@ -132,17 +147,20 @@ def story_jobs(cfg: SynthConfig, out: Path) -> list[Job]:
     from slamlm.synth.stories import read_user_text, story_text
 
     if cfg.text:
-        texts = read_user_text(cfg.text, cfg.text_split, cfg.text_column)
+        from slamlm.synth.pairs import builtin_path
+
+        texts = read_user_text(builtin_path(cfg.text), cfg.text_split, cfg.text_column)
         texts = texts[: cfg.n] if cfg.n > 0 else texts
         prefix = "text"
     else:
         texts = [story_text(i, cfg.seed) for i in range(cfg.n)]
         prefix = "story"
     jobs = []
+    voices = resolve_voices(cfg.voices, cfg.voice, cfg.backend)
     for i, text in enumerate(texts):
         rid = f"{prefix}_{i:07d}"
         rel = f"audio/{i // 1000:04d}/{rid}.{cfg.audio_format}"
-        voice = pick_voice(f"voice/{cfg.seed}/{i}", cfg.voices, cfg.rate, cfg.rate_jitter,
+        voice = pick_voice(f"voice/{cfg.seed}/{i}", voices, cfg.rate, cfg.rate_jitter,
                            cfg.pitch, cfg.pitch_jitter)
         jobs.append(Job(rid, text, voice, str(out / rel), rel))
     return jobs

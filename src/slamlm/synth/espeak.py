@@ -115,7 +115,7 @@ class EspeakEngine:
 
     def _synth_here(self, text: str, voice: str, rate: int, pitch: int, seed: int):
         if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
-            raise EspeakError(f"espeak-ng has no voice {voice!r} (try en-us, en-gb, en-us+f3)")
+            raise EspeakError(f"espeak-ng has no voice {voice!r} (see validate_voice)")
         self.lib.espeak_SetParameter(_RATE, int(rate), 0)
         self.lib.espeak_SetParameter(_PITCH, int(pitch), 0)
         self.lib.espeak_ng_SetRandSeed(ctypes.c_long(seed))
@@ -147,7 +147,7 @@ class EspeakEngine:
 
     def _phonemes_here(self, text: str, voice: str) -> list[str]:
         if self.lib.espeak_SetVoiceByName(voice.encode()) != 0:
-            raise EspeakError(f"espeak-ng has no voice {voice!r} (try en-us, en-gb, en-us+f3)")
+            raise EspeakError(f"espeak-ng has no voice {voice!r} (see validate_voice)")
         fn = self.lib.espeak_TextToPhonemes
         fn.restype = ctypes.c_char_p
         fn.argtypes = [ctypes.POINTER(ctypes.c_char_p), ctypes.c_int, ctypes.c_int]
@@ -198,12 +198,78 @@ class EspeakEngine:
         return result
 
 
-def list_voices(prefix: str = "en") -> list[str]:
-    """Language voice names in the bundled data whose name starts with ``prefix``."""
+def _data_dir(*parts: str) -> str:
     import espeakng_loader
 
-    root = os.path.join(espeakng_loader.get_data_path(), "lang")
+    return os.path.join(espeakng_loader.get_data_path(), *parts)
+
+
+def list_voices(prefix: str = "en") -> list[str]:
+    """Language voice names in the bundled data whose name starts with ``prefix``
+    (case-insensitive; ``""``: all of them, e.g. ``es``, ``es-419``, ``hi``, ``ru``, ``el``)."""
     out = []
-    for _dirpath, _, files in os.walk(root):
-        out += [f for f in files if f.startswith(prefix)]
+    for _dirpath, _, files in os.walk(_data_dir("lang")):
+        out += [f for f in files if f.lower().startswith(prefix.lower())]
     return sorted(out)
+
+
+def voice_names() -> dict[str, str]:
+    """Voice -> language name from its data file (``es`` -> ``Spanish (Spain)``)."""
+    out = {}
+    for dirpath, _, files in os.walk(_data_dir("lang")):
+        for f in files:
+            with open(os.path.join(dirpath, f), encoding="utf-8", errors="ignore") as fh:
+                out[f] = next((ln[5:].strip() for ln in fh if ln.startswith("name ")), f)
+    return out
+
+
+def list_variants() -> list[str]:
+    """Voice variants (``+f3``, ``+m3``, ``+klatt`` ...) that combine with any language."""
+    root = _data_dir("voices", "!v")
+    return sorted(os.listdir(root)) if os.path.isdir(root) else []
+
+
+def variant_gender(variant: str) -> str | None:
+    """``"f"``/``"m"`` from a variant's ``gender`` line, ``None`` when it has none."""
+    try:
+        with open(_data_dir("voices", "!v", variant), encoding="utf-8", errors="ignore") as f:
+            for line in f:
+                key, _, val = line.strip().partition(" ")
+                if key == "gender" and val.strip():
+                    return "f" if val.strip().lower().startswith("f") else "m"
+    except OSError:
+        return None
+    return None
+
+
+def validate_voice(name: str) -> str:
+    """``name`` if espeak-ng has it (``lang`` or ``lang+variant``), else ``ValueError`` naming
+    close voice names.
+
+    Example:
+        >>> validate_voice("es+f3")
+        'es+f3'
+        >>> validate_voice("spanish")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ValueError: espeak-ng has no voice 'spanish': close names: es-419, es...
+    """
+    import difflib
+
+    base, _, variant = name.partition("+")
+    voices = list_voices("")
+    lower = {v.lower(): v for v in voices}
+    if base.lower() not in lower:
+        close = difflib.get_close_matches(base.lower(), list(lower), n=5, cutoff=0.5)
+        close += [v for v in lower if v.startswith(base.lower()[:2]) and v not in close][:5]
+        close += [v.lower() for v, lang in voice_names().items()  # "spanish" -> es, es-419
+                  if len(base) > 2 and base.lower() in lang.lower()]
+        hint = ", ".join(lower[c] for c in list(dict.fromkeys(close))[:6]) or "en-us, es, fr, de, hi, ru"
+        raise ValueError(f"espeak-ng has no voice {name!r}: close names: {hint} "
+                         f"(all {len(voices)}: python -c 'from slamlm.synth.espeak import "
+                         "list_voices; print(list_voices(\"\"))')")
+    variants = list_variants()
+    if variant and variant not in variants:
+        close = difflib.get_close_matches(variant, variants, n=5, cutoff=0.4)
+        raise ValueError(f"espeak-ng has no voice variant +{variant} (in {name!r}): close "
+                         f"names: {', '.join('+' + c for c in close) or '+f3, +m3'}")
+    return name

@@ -209,15 +209,18 @@ def _fewest_phone_gap(options: list, ph: dict[str, list[str]] | None) -> list:
 
 
 def match_items(items: list[dict], voices: list[list[Voice]], meas: Measurer, key: str,
-                phones_first: bool = False, tol: float = DEFAULT_TOL) -> list[dict]:
+                phones_first: bool = False, tol: float = DEFAULT_TOL,
+                phone_voice: str = "en-us") -> list[dict]:
     """Set each item's ``good``/``bad`` (and ``extra`` fields) to its best-matched option.
 
     ``voices[i]`` are the voices item ``i`` is spoken in; ``key`` seeds the items' wanted signs
     (:func:`balanced_wants`). Returns one record per item: ``id``, ``pos_s``/``neg_s``
     (voiced seconds per voice), ``gap_s`` (mean of pos - neg), ``options`` considered.
+    ``phone_voice``: the espeak-ng voice whose phonemes ``phones_first`` counts.
     """
     if phones_first:
-        ph = meas.phonemes([t for o in it["options"] for t in o[:2]] for it in items)
+        ph = meas.phonemes(([t for o in it["options"] for t in o[:2]] for it in items),
+                           phone_voice)
         for it in items:
             it["options"] = _fewest_phone_gap(it["options"], ph)
     meas.measure([(t, v) for o in it["options"] for v in vs for t in o[:2]]

@@ -17,7 +17,6 @@ Example:
 from __future__ import annotations
 
 import logging
-import re
 import shutil
 import subprocess
 import tempfile
@@ -32,10 +31,10 @@ from slamlm.audio import TARGET_SR, resample
 
 log = logging.getLogger(__name__)
 
-_WORD_RE = re.compile(r"[A-Za-z0-9]+(?:['\-][A-Za-z0-9]+)*")
+_JOINERS = "'\u2019-\u2010\u2011"  # apostrophes / hyphens kept inside a word
 MIN_WORD_S = 0.01
 
-# espeak-ng voices used by default (language + variant); gender for SALMon-like pairs
+# gender of the default voices (SALMon-like pairs); any other voice: see voice_gender()
 VOICE_GENDER = {
     "en-us": "m", "en": "m", "en-us+m3": "m", "en-GB-x-rp+m7": "m",
     "en-us+f3": "f", "en+f2": "f", "en-us+f4": "f",
@@ -66,15 +65,62 @@ class TTSBackend(Protocol):
         ...
 
 
-def normalize_text(text: str) -> str:
-    """ASCII-fold and collapse white space (char offsets then match the engine's)."""
-    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
-    return " ".join(text.split())
+def voice_gender(name: str) -> str:
+    """``"m"`` or ``"f"`` for any espeak-ng voice: a ``+variant`` says it (its data file's
+    ``gender`` line; ``+f3`` is female in every language), a bare language voice is male.
+
+    Example:
+        >>> voice_gender("es+f3"), voice_gender("ru"), voice_gender("en-us+f3")
+        ('f', 'm', 'f')
+    """
+    if name in VOICE_GENDER:
+        return VOICE_GENDER[name]
+    _, _, variant = name.partition("+")
+    if not variant:
+        return "m"
+    from slamlm.synth.espeak import variant_gender
+
+    return variant_gender(variant) or ("f" if variant[:1].lower() == "f" else "m")
+
+
+def normalize_text(text: str, ascii_fold: bool = False) -> str:
+    """Unicode NFC and collapsed white space (char offsets then match the engine's, which
+    counts code points in every script); ``ascii_fold`` drops accents and non-ASCII letters
+    (English-only tools such as pocketsphinx's dictionary).
+
+    Example:
+        >>> normalize_text("  Niño  café "), normalize_text("Niño café", ascii_fold=True)
+        ('Niño café', 'Nino cafe')
+    """
+    if ascii_fold:
+        text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii")
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
+def _is_word_char(c: str) -> bool:
+    return unicodedata.category(c)[0] in "LMN"  # letters, combining marks (matras), digits
 
 
 def text_words(text: str) -> list[tuple[str, int, int]]:
-    """Words of ``text`` as (word, start_char, end_char); apostrophes/hyphens stay inside."""
-    return [(m.group(), m.start(), m.end()) for m in _WORD_RE.finditer(text)]
+    """Words of ``text`` as (word, start_char, end_char), in any script: runs of letters,
+    combining marks and digits; apostrophes/hyphens between two word chars stay inside.
+
+    Example:
+        >>> [w for w, _, _ in text_words("¿Qué tal? Кошка спит, don't-stop नमस्ते")]
+        ['Qué', 'tal', 'Кошка', 'спит', "don't-stop", 'नमस्ते']
+    """
+    out, i, n = [], 0, len(text)
+    while i < n:
+        if not _is_word_char(text[i]):
+            i += 1
+            continue
+        j = i + 1
+        while j < n and (_is_word_char(text[j]) or (
+                text[j] in _JOINERS and j + 1 < n and _is_word_char(text[j + 1]))):
+            j += 1
+        out.append((text[i:j], i, j))
+        i = j
+    return out
 
 
 def _voiced_mask(wav: np.ndarray, sr: int, thresh: float = 0.01) -> np.ndarray:

@@ -73,7 +73,7 @@ def transcript_words(text: str) -> list[str]:
         >>> transcript_words("Don't stop -- it's 1984!")
         ["Don't", 'stop', "it's", '1984']
     """
-    return [w for w, _, _ in text_words(normalize_text(text))]
+    return [w for w, _, _ in text_words(normalize_text(text, ascii_fold=True))]
 
 
 PAD_S = 0.25  # silence added before and after: the search must end in silence (a last word
