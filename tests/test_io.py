@@ -109,3 +109,18 @@ def test_write_jsonl_streams_a_generator_with_the_same_bytes(tmp_path):
     assert p.read_bytes() == gzip.compress(text, mtime=0)  # deterministic, as before
     assert write_jsonl(tmp_path / "a.jsonl", iter(recs)).read_bytes() == text
     assert [x.name for x in tmp_path.iterdir() if x.name.startswith(".")] == []
+
+
+def test_atomic_file_appears_only_when_the_block_succeeds(tmp_path):
+    from slamlm.io import atomic_file
+
+    target = tmp_path / "sub" / "out.bin"
+    with atomic_file(target) as f:
+        f.write(b"abc")
+    assert target.read_bytes() == b"abc"
+    with pytest.raises(RuntimeError, match="boom"):
+        with atomic_file(target) as f:
+            f.write(b"half")
+            raise RuntimeError("boom")
+    assert target.read_bytes() == b"abc"  # the old file is untouched
+    assert sorted(p.name for p in target.parent.iterdir()) == ["out.bin"]  # no temp left

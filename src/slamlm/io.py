@@ -26,7 +26,7 @@ import tempfile
 import zlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 
 class ManifestError(ValueError):
@@ -55,14 +55,20 @@ def fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
-def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` via a temp file + fsync + rename. Returns ``path``."""
+@contextlib.contextmanager
+def atomic_file(path: str | Path) -> Iterator[BinaryIO]:
+    """A binary file that appears at ``path`` only when the block ends without an error
+    (temp file in the same folder, fsync, rename, folder fsync); on error nothing is left.
+
+    Example:
+        >>> # with atomic_file("out.bin") as f: f.write(b"...")
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_name(path)
     try:
         with open(tmp, "wb") as f:
-            f.write(data)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -70,7 +76,13 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
     fsync_dir(path.parent)
-    return path
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` via a temp file + fsync + rename. Returns ``path``."""
+    with atomic_file(path) as f:
+        f.write(data)
+    return Path(path)
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
@@ -227,31 +239,21 @@ def write_jsonl(path: str | Path, records: Iterable[dict[str, Any]]) -> Path:
     """Write records atomically (gzipped when the name ends in ``.gz``), streamed: ``records``
     may be a generator and is never held in memory as a whole."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _tmp_name(path)
-    try:
-        with open(tmp, "wb") as raw:
-            gz = (gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)
-                  if path.suffix == ".gz" else None)
-            out = gz or raw
-            chunk: list[str] = []
-            for r in records:
-                chunk.append(json.dumps(r, ensure_ascii=False) + "\n")
-                if len(chunk) == 1024:
-                    out.write("".join(chunk).encode("utf-8"))
-                    chunk = []
-            out.write("".join(chunk).encode("utf-8"))
-            if gz is not None:
-                gz.close()
-                raw.seek(9)  # the OS byte as gzip.compress writes it: same bytes as before
-                raw.write(_GZ_OS)
-            raw.flush()
-            os.fsync(raw.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-    fsync_dir(path.parent)
+    with atomic_file(path) as raw:
+        gz = (gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0)
+              if path.suffix == ".gz" else None)
+        out = gz or raw
+        chunk: list[str] = []
+        for r in records:
+            chunk.append(json.dumps(r, ensure_ascii=False) + "\n")
+            if len(chunk) == 1024:
+                out.write("".join(chunk).encode("utf-8"))
+                chunk = []
+        out.write("".join(chunk).encode("utf-8"))
+        if gz is not None:
+            gz.close()
+            raw.seek(9)  # the OS byte as gzip.compress writes it: same bytes as before
+            raw.write(_GZ_OS)
     return path
 
 
