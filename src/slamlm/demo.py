@@ -29,7 +29,7 @@ log = logging.getLogger("slamlm.demo")
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """Sizes and budgets of the demo (defaults: ~15 minutes on a 2-core CPU)."""
+    """Sizes and budgets of the demo (defaults: ~9 minutes on a 2-core CPU)."""
 
     out: str = "demo_run"
     seed: int = 0
