@@ -77,6 +77,14 @@ def describe(schema: Any) -> str:
     return ", ".join(f"{f.name} ({f.type})" for f in schema)
 
 
+def _given_column(names: list[str], schema: Any, where: str, given: str, flag: str) -> str:
+    """``given`` if the table has it, else an error listing the columns it has."""
+    if given not in names:
+        raise CorpusError(f"{where}: no column {given!r} ({flag}); its columns are "
+                          f"{describe(schema)}")
+    return given
+
+
 def audio_column(features: Any, schema: Any, where: str, given: str | None,
                  need_audio: bool = True) -> str | None:
     """The audio column: ``given``, else the single Audio-typed (or audio-like) one
@@ -84,10 +92,7 @@ def audio_column(features: Any, schema: Any, where: str, given: str | None,
     datasets = need("datasets", "reading a Hugging Face dataset")
     names = [f.name for f in schema]
     if given:
-        if given not in names:
-            raise CorpusError(f"{where}: no column {given!r} (--audio-column); its columns are "
-                              f"{describe(schema)}")
-        return given
+        return _given_column(names, schema, where, given, "--audio-column")
     typed = [n for n in names if isinstance(features.get(n), datasets.Audio)]
     if not typed:  # no HF metadata: struct columns that hold encoded bytes or decoded arrays
         pa = need("pyarrow", "reading parquet")
@@ -108,10 +113,7 @@ def audio_column(features: Any, schema: Any, where: str, given: str | None,
 def text_column(schema: Any, where: str, given: str | None) -> str | None:
     names = [f.name for f in schema]
     if given:
-        if given not in names:
-            raise CorpusError(f"{where}: no column {given!r} (--text-column); its columns are "
-                              f"{describe(schema)}")
-        return given
+        return _given_column(names, schema, where, given, "--text-column")
     return next((n for n in TEXT_COLUMNS if n in names), None)
 
 

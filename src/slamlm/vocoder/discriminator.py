@@ -19,6 +19,18 @@ LRELU = 0.1
 PERIODS = (2, 3, 5, 7, 11)
 
 
+def _conv_stack(convs: nn.ModuleList, post: nn.Module, x: torch.Tensor
+                ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """Leaky-ReLU conv stack then ``post``: (flattened logits, every layer's output)."""
+    feats = []
+    for c in convs:
+        x = F.leaky_relu(c(x), LRELU)
+        feats.append(x)
+    x = post(x)
+    feats.append(x)
+    return x.flatten(1), feats
+
+
 class PeriodDisc(nn.Module):
     """Folds the waveform into ``period`` columns and runs 2-D convs over (time / period)."""
 
@@ -34,13 +46,7 @@ class PeriodDisc(nn.Module):
         b, t = x.shape
         pad = (-t) % self.period
         x = F.pad(x, (0, pad), mode="reflect").view(b, 1, -1, self.period)
-        feats = []
-        for c in self.convs:
-            x = F.leaky_relu(c(x), LRELU)
-            feats.append(x)
-        x = self.post(x)
-        feats.append(x)
-        return x.flatten(1), feats
+        return _conv_stack(self.convs, self.post, x)
 
 
 class ScaleDisc(nn.Module):
@@ -56,13 +62,7 @@ class ScaleDisc(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         x = x.unsqueeze(1)
-        feats = []
-        for c in self.convs:
-            x = F.leaky_relu(c(x), LRELU)
-            feats.append(x)
-        x = self.post(x)
-        feats.append(x)
-        return x.flatten(1), feats
+        return _conv_stack(self.convs, self.post, x)
 
 
 class Discriminator(nn.Module):
