@@ -7,6 +7,9 @@ from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# fixed CPU threads: the stages' auto thread probe would make bitwise-resume tests depend on
+# the machine's load (tests of the probe clear it with monkeypatch)
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

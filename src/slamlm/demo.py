@@ -35,7 +35,7 @@ class DemoConfig:
     seed: int = 0
     workers: int = 2
     device: str = "auto"
-    threads: int = 0  # torch CPU threads (0: all cores)
+    threads: int = 0  # torch CPU threads (0: auto, the fastest count now: fewer than the cores when other jobs hold some)
     stories: int = 1200  # 160 overfits within the 5 minutes (val loss 2.58 vs 2.02 at 1200, +45 s of synth)
     voices: tuple[str, ...] = ("en-us", "en-us+f3", "en")  # "en" is British English
     rate_jitter: int = 20  # stories: speaking rate 175 +- this per story (benchmarks: 3/4 of it)
@@ -43,6 +43,7 @@ class DemoConfig:
     bench_items: int = 60  # items per benchmark: 120 pairs (sWUGGY, sBLIMP, SALMon), 60 (sSC, tSC)
     preferences: int = 80
     k: int = 100  # k-means clusters of the mel units
+    encoder: str = "mel"  # units encoder: mel (per-utterance normalised), mel:80x1024x640:none, hubert:PATH
     text_lm: str = "auto"  # auto: SmolLM2-135M GGUF if installed | "none" | folder / hub id / .gguf
     keep_layers: int = 6  # TWIST from the text LM's first N blocks (0: all; CPU speed)
     shape: str = "small"  # random-init shape when there is no text LM
@@ -129,9 +130,9 @@ def _units(cfg: DemoConfig, out: Path, stories: Path, steps: Steps) -> tuple[Pat
     manifest = stories if stories.is_file() else stories / "manifest.jsonl"
     units_dir = out / "units"
     steps.run("units", lambda: run_units(UnitsConfig(
-        input=str(manifest), out=str(units_dir), encoder="mel", k=cfg.k, seed=cfg.seed,
+        input=str(manifest), out=str(units_dir), encoder=cfg.encoder, k=cfg.k, seed=cfg.seed,
         device=cfg.device, num_workers=min(cfg.workers, 1))),
-        f"mel encoder (25 Hz) + k-means k={cfg.k} fitted on the stories")
+        f"{cfg.encoder} encoder + k-means k={cfg.k} fitted on the stories")
     identity = units_dir / "identity.json"  # written by slam units: encoder + k-means
     if not identity.is_file():
         raise RuntimeError(f"{identity}: missing after slam units (was the run interrupted?)")
@@ -163,7 +164,7 @@ def _train(cfg: DemoConfig, out: Path, units_dir: Path, identity: Path, steps: S
         model=ModelSource(init=str(init), attn_impl="auto"),
         data=DataConfig(tokens=Path(tokens), context=cfg.context),
         train=TrainConfig(batch_size=cfg.batch_size, micro_batch=cfg.micro_batch,
-                          eval_windows=32, seed=cfg.seed),
+                          eval_windows=32, seed=cfg.seed, threads=cfg.threads),
         optim=OptimConfig(lr=cfg.lr),
         schedule=ScheduleConfig(budget=cfg.pretrain_budget, max_steps=cfg.pretrain_max_steps,
                                 warmup_steps=0, log_every=5, eval_every=25, ckpt_every=50,
@@ -182,7 +183,7 @@ def _dpo(cfg: DemoConfig, out: Path, ckpt: Path, prefs: Path, steps: Steps) -> P
         "checkpoint": str(ckpt), "data": str(data), "out": str(out / "dpo"),
         "budget": cfg.dpo_budget, "batch_pairs": cfg.dpo_batch_pairs, "device": cfg.device,
         "seed": cfg.seed, "eval_every": 5, "log_every": 2, "warmup_steps": 5,
-        "heldout_fraction": 0.15})
+        "heldout_fraction": 0.15, "threads": cfg.threads})
     return Path(steps.run("dpo", lambda: run_dpo(dpo), f"beta 0.1, budget {cfg.dpo_budget}"))
 
 
@@ -204,7 +205,7 @@ def _eval(cfg: DemoConfig, out: Path, models: dict[str, Path], bench: Path, step
     for name, ckpt in models.items():
         steps.run(f"eval {name}", lambda ckpt=ckpt, name=name: run_eval(EvalConfig(
             checkpoint=ckpt, benches=benches, out=out / "eval" / name, device=cfg.device,
-            cache=out / "eval" / "cache")), f"{name} model on {', '.join(benches)}")
+            threads=cfg.threads, cache=out / "eval" / "cache")), f"{name} model on {', '.join(benches)}")
 
 
 def _prompts(bench: Path, n: int) -> list[str]:

@@ -64,3 +64,90 @@ def _probe_cpu_bf16(n: int = 512, reps: int = 3) -> bool:
             a @ a
         times[dtype] = time.perf_counter() - t0
     return times[torch.float32] >= 1.5 * times[torch.bfloat16]
+
+
+def cpu_cores() -> int:
+    """Cores this process may run on (its CPU affinity), at least 1."""
+    import os
+
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def thread_candidates(cores: int) -> list[int]:
+    """``cores``, then halvings down to 1: the thread counts :func:`pick_cpu_threads` tries.
+
+    Example:
+        >>> thread_candidates(2), thread_candidates(12)
+        ([2, 1], [12, 6, 3, 1])
+    """
+    out = [cores]
+    while out[-1] > 1:
+        out.append(out[-1] // 2)
+    return out
+
+
+def pick_cpu_threads(probe_s: float = 0.08, rounds: int = 3) -> int:
+    """The torch thread count that multiplies fastest right now (a ~0.5 s probe).
+
+    All cores on an idle machine; fewer when other jobs hold cores: a multi-threaded step waits
+    for its slowest thread at every parallel region, so one descheduled thread stalls all of
+    them (on 2 shared cores, 2 threads trained the demo ~10x slower than 1 thread,
+    bench/cpu_threads_under_load.py). The probe is a chain of demo-sized matmuls (bf16 where
+    bf16 is fast), each candidate timed in ``rounds`` interleaved slots, best slot kept.
+    Leaves torch set to the chosen count.
+
+    Example:
+        >>> 1 <= pick_cpu_threads(probe_s=0.01, rounds=1) <= cpu_cores()
+        True
+    """
+    import time
+
+    cands = thread_candidates(cpu_cores())
+    if len(cands) == 1:
+        torch.set_num_threads(1)
+        return 1
+    dtype = torch.bfloat16 if bf16_is_fast(torch.device("cpu")) else torch.float32
+    x = torch.randn(256, 576).to(dtype)
+    w = torch.randn(576, 1536).to(dtype) / 24.0
+    best = dict.fromkeys(cands, 0.0)
+    for _ in range(rounds):
+        for n in cands:
+            torch.set_num_threads(n)
+            (x @ w) @ w.T  # warm-up at this thread count
+            done, t0 = 0, time.perf_counter()
+            while (dt := time.perf_counter() - t0) < probe_s:
+                (x @ w) @ w.T
+                done += 1
+            best[n] = max(best[n], done / dt)
+    pick = max(cands, key=lambda n: (best[n], n))
+    torch.set_num_threads(pick)
+    return pick
+
+
+def set_cpu_threads(threads: int = 0, world: int = 1) -> int:
+    """Set torch's CPU threads for a stage and return the count: ``threads`` when > 0; else
+    (auto) the fastest count now by :func:`pick_cpu_threads`, unless ``OMP_NUM_THREADS`` is set
+    or several processes share the machine (``world`` > 1: torchrun sets one thread each).
+
+    Example:
+        >>> set_cpu_threads(1)
+        1
+    """
+    import logging
+    import os
+
+    if threads > 0:
+        torch.set_num_threads(threads)
+        return threads
+    if world > 1 or os.environ.get("OMP_NUM_THREADS"):
+        return torch.get_num_threads()
+    before = torch.get_num_threads()
+    n = pick_cpu_threads()
+    if n != before:
+        logging.getLogger(__name__).info(
+            "CPU threads: %d -> %d (fastest now%s)", before, n,
+            "; other jobs hold cores" if n < before else "")
+    return n

@@ -86,7 +86,7 @@ class DPOConfig:
     ref_max_tokens: int = 8192
     device: str = "auto"
     amp: bool = True  # false: train.precision=fp32 (kept for old recipes)
-    threads: int = 0  # torch CPU threads (0: leave as is)
+    threads: int = 0  # torch CPU threads (0: train.threads, auto by default)
     resume: str = "auto"  # auto (newest complete ckpt/step_*), none, or a step folder
     strict: bool = False
     train: TrainConfig = field(default_factory=lambda: TrainConfig(batch_size=8, micro_batch=0))
@@ -278,8 +278,8 @@ def run_dpo(cfg: DPOConfig) -> Path:
     for name in ("checkpoint", "data", "out"):
         if not getattr(cfg, name):
             raise ValueError(f"slam dpo: {name} is required")
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    if cfg.threads:  # the older top-level knob: train.threads is what the loop reads
+        cfg = replace_nested(cfg, **{"train.threads": cfg.threads})
     if not cfg.amp:
         cfg = replace_nested(cfg, **{"train.precision": "fp32"})
     if cfg.row_tokens < 0:

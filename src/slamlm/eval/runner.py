@@ -52,6 +52,7 @@ class EvalConfig:
     max_tokens: int = 16384  # padded tokens per forward
     row_len: int = 0  # packed row length; 0 = 128 on CPU, 1024 on GPU
     device: str = "auto"  # auto | cpu | cuda | cuda:1 ...
+    threads: int = 0  # CPU torch threads; 0: auto, the fastest count now (OMP_NUM_THREADS wins)
     cache: Path | None = None  # unit cache folder; None = <out>/cache
     subset: str = "dev"  # ZR2021 subset when given the task folder
     encode_batch: int = 32
@@ -205,7 +206,7 @@ def run_eval(cfg: EvalConfig) -> Path:
     import torch
 
     from slamlm.config import dump_config
-    from slamlm.device import resolve_device
+    from slamlm.device import resolve_device, set_cpu_threads
     from slamlm.eval.readers import read_benchmark
     from slamlm.io import FailureLog, atomic_write_json, write_jsonl
     from slamlm.model import load_checkpoint
@@ -222,6 +223,8 @@ def run_eval(cfg: EvalConfig) -> Path:
         if torch.cuda.is_available():  # torchrun --shard auto: one GPU per process
             cfg = replace(cfg, device=f"cuda:{os.environ['LOCAL_RANK']}")
     device = str(resolve_device(cfg.device))
+    if device == "cpu":
+        set_cpu_threads(cfg.threads, world)
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     model, meta = load_checkpoint(cfg.checkpoint, device=device, dtype=dtype)
     vocab = UnitVocab.from_dict(meta["vocab"])

@@ -43,6 +43,7 @@ import numpy as np
 from slamlm.synth import bench_items as items
 from slamlm.synth.corpus import Job, pick_voice, render, resolve_voices
 from slamlm.synth.matching import Measurer, match_items, match_rates
+from slamlm.synth.phonotactics import PhoneBigram
 from slamlm.synth.tts import DEFAULT_VOICES, Voice, voice_gender
 
 log = logging.getLogger(__name__)
@@ -107,12 +108,16 @@ def _items(kind: str, cfg: BenchConfig) -> list[dict]:
 def _zr_jobs(kind: str, cfg: BenchConfig, root: Path, meas: Measurer
              ) -> tuple[list[Job], list[dict], list[dict]]:
     """Jobs, gold rows and length-match records of the lexical or syntactic set."""
+    from slamlm.synth.pairs import parse_pairs_arg
+
     folder = root / kind / "dev"
     jobs, rows = [], []
     its = _items(kind, cfg)
     voices = [_voices_for(f"bench/{kind}/voices/{cfg.seed}/{it['id']}", cfg) for it in its]
+    builtin = kind == "lexical" and kind not in parse_pairs_arg(cfg.pairs)
     # matched in the item's first voice (half the cost of all voices, ~10% larger gaps)
-    matched = _match(kind, cfg, its, [v[:1] for v in voices], meas, phones_first=kind == "lexical")
+    matched = _match(kind, cfg, its, [v[:1] for v in voices], meas, phones_first=kind == "lexical",
+                     phonotactics=_train_phonotactics(meas, _phone_voice(cfg)) if builtin else None)
     pv = _phone_voice(cfg)
     phon = (meas.phonemes(([it["good"], it["bad"]] for it in its), pv) or {}
             ) if kind == "lexical" else {}
@@ -133,12 +138,22 @@ def _zr_jobs(kind: str, cfg: BenchConfig, root: Path, meas: Measurer
     return jobs, rows, matched
 
 
+def _train_phonotactics(meas: Measurer, voice: str) -> PhoneBigram | None:
+    """Phone bigram of the training stories' words (espeak-ng phonemes, token-weighted)."""
+    counts = items.train_word_counts()
+    ph = meas.phonemes([sorted(counts)], voice)
+    if ph is None:
+        return None
+    return PhoneBigram.fit({tuple(ph[w]): c for w, c in counts.items() if ph.get(w)})
+
+
 def _match(kind: str, cfg: BenchConfig, its: list[dict], voices: list[list[Voice]],
-           meas: Measurer, phones_first: bool = False) -> list[dict]:
+           meas: Measurer, phones_first: bool = False,
+           phonotactics: PhoneBigram | None = None) -> list[dict]:
     if not cfg.match_lengths:
         return []
     recs = match_items(its, voices, meas, f"bench/{kind}/sign/{cfg.seed}", phones_first,
-                       phone_voice=_phone_voice(cfg))
+                       phone_voice=_phone_voice(cfg), phonotactics=phonotactics)
     return [{"bench": kind, **r} for r in recs]
 
 
@@ -256,7 +271,7 @@ def _all_jobs(cfg: BenchConfig, tmp: Path, meas: Measurer) -> dict[str, Any]:
 
 
 # Bump when item design or matching changes what a config produces (a re-run then rebuilds).
-BENCH_VERSION = 2
+BENCH_VERSION = 3  # 3: sWUGGY non-words matched on phone transitions (Wuggy)
 
 
 def _done_marker(cfg: BenchConfig) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from slamlm.synth.phonotactics import PhoneBigram, closest_phonotactics
 from slamlm.synth.tts import Voice
 
 DEFAULT_TOL = 0.03  # seconds: options this close to the best match count as matched
@@ -83,15 +84,14 @@ def _init(backend: str) -> None:
 
 
 def _speak_all(reqs: list[Req]) -> list[float]:
-    if hasattr(_TTS, "isolate"):
-        _TTS.isolate = False  # inside the group's own child: one fork for the whole group
+    # each text from the pristine engine (isolate, as the files are spoken): espeak-ng carries
+    # state from one utterance to the next ("bisoan" lasts 0.44 s alone, 0.43 s after "bison")
     return [speech_seconds(*_TTS.synthesize(t, v)[:2]) for t, v in reqs]
 
 
 def _seconds_group(reqs: list[Req]) -> list[float]:
-    """Voiced seconds of a group of utterances, spoken one after the other in one child
-    forked from this worker's never-speaking engine: the same group always gives the same
-    numbers, whichever worker runs it."""
+    """Voiced seconds of a group of utterances, each spoken from this worker's never-speaking
+    engine (as the benchmark files are), so a text's number is the duration of its file."""
     if getattr(_TTS, "name", "") == "espeak":
         return _TTS.engine.forked(_speak_all, reqs)
     return _speak_all(reqs)
@@ -108,9 +108,9 @@ def _phones_group(reqs: list[tuple[str, str]]) -> list[list[str]]:
 class Measurer:
     """Spoken durations (voiced seconds) and phonemes of texts, cached, in worker processes.
 
-    Requests come in groups (one item's texts); each group is worked out in one forked child,
-    so a text's numbers depend only on its group (the first one asking for it), never on the
-    worker or the order: an item keeps its texts whatever the benchmark size. Use as a
+    Requests come in groups (one item's texts), one task per group; every text is spoken from
+    the never-speaking engine, so its number is its file's, whatever the worker, the order or
+    the benchmark size. Use as a
     context manager (the pool is closed on exit). ``workers <= 1`` works in this process
     (espeak-ng speaks only in forked children, so this process's engine stays pristine).
 
@@ -210,19 +210,24 @@ def _fewest_phone_gap(options: list, ph: dict[str, list[str]] | None) -> list:
 
 def match_items(items: list[dict], voices: list[list[Voice]], meas: Measurer, key: str,
                 phones_first: bool = False, tol: float = DEFAULT_TOL,
-                phone_voice: str = "en-us") -> list[dict]:
+                phone_voice: str = "en-us", phonotactics: PhoneBigram | None = None
+                ) -> list[dict]:
     """Set each item's ``good``/``bad`` (and ``extra`` fields) to its best-matched option.
 
     ``voices[i]`` are the voices item ``i`` is spoken in; ``key`` seeds the items' wanted signs
     (:func:`balanced_wants`). Returns one record per item: ``id``, ``pos_s``/``neg_s``
     (voiced seconds per voice), ``gap_s`` (mean of pos - neg), ``options`` considered.
     ``phone_voice``: the espeak-ng voice whose phonemes ``phones_first`` counts.
+    ``phonotactics``: with ``phones_first``, then keep the non-words whose phone-transition
+    score is nearest the word's (Wuggy's matching; :mod:`slamlm.synth.phonotactics`).
     """
     if phones_first:
         ph = meas.phonemes(([t for o in it["options"] for t in o[:2]] for it in items),
                            phone_voice)
         for it in items:
             it["options"] = _fewest_phone_gap(it["options"], ph)
+            if ph is not None and phonotactics is not None:
+                it["options"] = closest_phonotactics(it["options"], ph, phonotactics)
     meas.measure([(t, v) for o in it["options"] for v in vs for t in o[:2]]
                  for it, vs in zip(items, voices))
     ids = [str(it.get("id", n)) for n, it in enumerate(items)]

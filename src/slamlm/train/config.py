@@ -107,6 +107,7 @@ class TrainConfig:
     micro_batch: int = 16  # items per forward (0: the whole per-process batch at once)
     precision: Literal["auto", "bf16", "fp32"] = "auto"  # auto: bf16 autocast where fast (GPU, bf16 CPU)
     compile: bool | None = None  # None: on for GPU, off for CPU
+    threads: int = 0  # CPU torch threads; 0: auto, the fastest count now (re-probed at each validation; OMP_NUM_THREADS wins)
     eval_windows: int = 256  # validation windows per evaluation (0: all; pretraining)
     seed: int = 0
     peak_tflops: float = 0.0  # per device, for MFU; 0: guess from the GPU name
@@ -122,6 +123,8 @@ class TrainConfig:
                 f"{self.micro_batch} (times the number of processes)")
         if self.eval_windows < 0:
             raise ConfigError(f"train.eval_windows must be >= 0, got {self.eval_windows}")
+        if self.threads < 0:
+            raise ConfigError(f"train.threads must be >= 0 (0: auto), got {self.threads}")
         unknown = sorted(set(self.log) - {"tensorboard", "wandb"})
         if unknown:
             raise ConfigError(f"train.log: unknown sink(s) {unknown}; use tensorboard, wandb")

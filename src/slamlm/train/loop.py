@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from slamlm.config import dump_config, to_dict
-from slamlm.device import bf16_is_fast
+from slamlm.device import bf16_is_fast, set_cpu_threads
 from slamlm.io import JsonlAppender, read_jsonl, write_jsonl
 from slamlm.train import checkpoint as ckpt
 from slamlm.train.config import parse_duration
@@ -112,10 +112,22 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     return None
 
 
+def auto_threads(cfg: Any, info: DistInfo) -> bool:
+    """Whether this run picks its CPU thread count by probing (``train.threads: 0``)."""
+    return info.device.type == "cpu" and cfg.train.threads == 0
+
+
+def tune_threads(cfg: Any, info: DistInfo) -> None:
+    """CPU runs: ``train.threads``, or the count that is fastest now (see set_cpu_threads)."""
+    if info.device.type == "cpu":
+        set_cpu_threads(cfg.train.threads, info.world)
+
+
 def setup(cfg: Any, obj: Objective, info: DistInfo) -> Run:
     """Resume point, model (from the objective), wrapping, optimizer, metrics file."""
     t, o, s = cfg.train, cfg.optim, cfg.schedule
     out = Path(cfg.out)
+    tune_threads(cfg, info)
     use_compile = info.device.type == "cuda" if t.compile is None else t.compile
     amp = autocast_dtype(t.precision, info.device)
     resume = ckpt.resume_folder(cfg.resume, out / "ckpt")
@@ -217,6 +229,10 @@ def _fit(cfg: Any, obj: Objective, info: DistInfo) -> Path:
             last_log = (state.step, state.elapsed, state.tokens)
             _bar_update(bar, state, r, rec)
         if s.eval_every and state.step % s.eval_every == 0 and state.step != r.max_steps:
+            if auto_threads(cfg, info):  # the load may have changed: re-probe (eval time)
+                t1 = time.perf_counter()
+                tune_threads(cfg, info)
+                state.eval_s += time.perf_counter() - t1
             val_step = _validate(obj, r, metrics, info)
         if s.ckpt_every and state.step % s.ckpt_every == 0:
             state.skipped = skipped0 + int(totals.bad_total.item())

@@ -1,0 +1,74 @@
+"""The device resolver and the CPU thread choice (fastest count now; user settings win)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from slamlm import device as dev
+
+
+def test_resolve_device_cpu_and_bad_name():
+    assert dev.resolve_device("cpu") == torch.device("cpu")
+    with pytest.raises(ValueError, match="not a device name"):
+        dev.resolve_device("gpu0")
+
+
+def test_thread_candidates_halve_down_to_one():
+    assert dev.thread_candidates(1) == [1]
+    assert dev.thread_candidates(2) == [2, 1]
+    assert dev.thread_candidates(16) == [16, 8, 4, 2, 1]
+
+
+def test_pick_cpu_threads_takes_the_fastest_and_sets_torch(monkeypatch):
+    monkeypatch.setattr(dev, "cpu_cores", lambda: 2)
+    n = torch.get_num_threads()
+    try:
+        picked = dev.pick_cpu_threads(probe_s=0.01, rounds=1)
+        assert picked in (1, 2)
+        assert torch.get_num_threads() == picked
+    finally:
+        torch.set_num_threads(n)
+
+
+def test_pick_cpu_threads_prefers_the_faster_count(monkeypatch):
+    """With 2 threads made artificially slow (a stalled core), the probe picks 1."""
+    import time as _time
+
+    monkeypatch.setattr(dev, "cpu_cores", lambda: 2)
+    real_set = torch.set_num_threads
+    state = {"n": 1}
+
+    def fake_set(k):
+        state["n"] = k
+        real_set(1)
+
+    real_matmul = torch.Tensor.__matmul__
+
+    def slow_matmul(a, b):
+        if state["n"] == 2:
+            _time.sleep(0.05)
+        return real_matmul(a, b)
+
+    monkeypatch.setattr(torch, "set_num_threads", fake_set)
+    monkeypatch.setattr(torch.Tensor, "__matmul__", slow_matmul)
+    assert dev.pick_cpu_threads(probe_s=0.1, rounds=2) == 1
+    assert state["n"] == 1
+
+
+def test_set_cpu_threads_respects_explicit_and_env(monkeypatch):
+    n = torch.get_num_threads()
+    try:
+        assert dev.set_cpu_threads(1) == 1 and torch.get_num_threads() == 1
+        called = []
+        monkeypatch.setattr(dev, "pick_cpu_threads", lambda: called.append(1) or 1)
+        monkeypatch.setenv("OMP_NUM_THREADS", "1")
+        dev.set_cpu_threads(0)
+        assert not called  # the user's OMP_NUM_THREADS wins
+        monkeypatch.delenv("OMP_NUM_THREADS")
+        dev.set_cpu_threads(0, world=2)
+        assert not called  # torchrun processes keep their one thread each
+        dev.set_cpu_threads(0)
+        assert called == [1]
+    finally:
+        torch.set_num_threads(n)
