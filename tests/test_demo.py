@@ -40,3 +40,14 @@ def test_demo_end_to_end_and_resume(tmp_path, capsys):
     assert (out / "init/model.safetensors").stat().st_mtime_ns == before
     assert again["pretrain"] < max(5.0, 0.5 * steps["pretrain"])
     assert again["synth stories"] < max(3.0, 0.5 * steps["synth stories"])
+
+
+def test_summary_warns_when_the_machine_was_too_slow_to_learn():
+    from slamlm.demo import MIN_STEPS, _amount_lines
+
+    slow = [{"step": s, "tokens": 4096 * s, "tokens_per_s": 200.0 + s} for s in (1, 5, 10, 16)]
+    lines = _amount_lines(slow)
+    assert lines[0] == "pretraining: 16 steps, 65536 tokens at ~210 tokens/s"
+    assert "warning: only 16 steps" in lines[1] and "--pretrain-budget" in lines[1]
+    fast = [{"step": s, "tokens": 4096 * s, "tokens_per_s": 3500.0} for s in (5, MIN_STEPS + 50)]
+    assert len(_amount_lines(fast)) == 1 and _amount_lines([]) == []

@@ -313,9 +313,11 @@ def _print_summary(out: Path, minutes: float, note: str) -> None:
     lines = [f"slam demo finished in {minutes:.1f} min ({note})"]
     metrics = out / "pretrain" / "metrics.jsonl"
     if metrics.is_file():
-        vals = [r["val_loss"] for r in read_jsonl(metrics, skip_bad=True) if "val_loss" in r]
+        rows = list(read_jsonl(metrics, skip_bad=True))
+        vals = [r["val_loss"] for r in rows if "val_loss" in r]
         if vals:
             lines.append(f"validation loss: {vals[0]:.3f} -> {vals[-1]:.3f}")
+        lines += _amount_lines([r for r in rows if "tokens_per_s" in r])
     for name in ("init", "pretrain", "dpo"):
         res = out / "eval" / name / "results.json"
         if res.is_file():
@@ -327,6 +329,23 @@ def _print_summary(out: Path, minutes: float, note: str) -> None:
                          f"chance and above the length-only baselines)")
     lines.append(f"report: {out / 'report.html'}")
     print("\n".join(lines))
+
+
+MIN_STEPS = 100  # below this the demo's benchmarks cannot move (measured: ~250 steps needed for the loss to fall to ~2 nats)
+
+
+def _amount_lines(train_rows: list[dict[str, Any]]) -> list[str]:
+    """How much pretraining happened, and a warning when this CPU was too slow to learn."""
+    if not train_rows:
+        return []
+    last = train_rows[-1]
+    rate = sorted(r["tokens_per_s"] for r in train_rows)[len(train_rows) // 2]
+    out = [f"pretraining: {last['step']} steps, {last['tokens']} tokens at ~{rate:.0f} tokens/s"]
+    if last["step"] < MIN_STEPS:
+        out.append(f"warning: only {last['step']} steps fit in the budget on this machine (a CPU "
+                   f"with native bf16 does ~250): too few to learn; give it more time "
+                   f"(--pretrain-budget 30m), free cores, or a GPU")
+    return out
 
 
 def _score_text(name: str, d: dict[str, Any]) -> str:
