@@ -207,19 +207,30 @@ def speaker_rows(args, out: Path) -> list[dict]:
     ref_by_voice = {}  # the conditioned vocoder's reference: one training utterance per voice
     for p in data.train:
         ref_by_voice.setdefault(voice_of(p.id), train_emb[p.id])
+    centroid = {}  # each voice's mean training embedding (L2-normalised)
+    for v in voices:
+        m = np.mean([e for i, e in train_emb.items() if voice_of(i) == v], axis=0)
+        centroid[v] = m / np.linalg.norm(m)
+    swap = {v: voices[(i + 1) % len(voices)] for i, v in enumerate(voices)}
     scorer = Scorer(items, data.identity, ["" for _ in items])
 
-    def sim(wavs):
-        return float(np.mean([cosine(enc.embed(w), ref_emb[p.id]) for p, w in zip(items, wavs)]))
+    def sim(wavs, asked=lambda p: voice_of(p.id)):
+        """(vs the original utterance, vs the centroid of the voice asked for)."""
+        embs = [enc.embed(w) for w in wavs]
+        return {"spk_sim": float(np.mean([cosine(e, ref_emb[p.id]) for p, e in zip(items, embs)])),
+                "voice_sim": float(np.mean([cosine(e, centroid[asked(p)])
+                                            for p, e in zip(items, embs)]))}
 
     def baseline(same: bool) -> float:
         vals = [cosine(ref_emb[p.id], e) for p in items for i, e in train_emb.items()
                 if (voice_of(i) == voice_of(p.id)) == same]
         return float(np.mean(vals))
 
-    rows = [{"system": "original audio", **scorer.score([p.wav for p in items]), "spk_sim": 1.0},
+    rows = [{"system": "original audio", **scorer.score([p.wav for p in items]),
+             **sim([p.wav for p in items])},
             {"system": "same voice, other utterance (baseline)", "spk_sim": baseline(True)},
-            {"system": "other voice (baseline)", "spk_sim": baseline(False)}]
+            {"system": "other voice (baseline)", "spk_sim": baseline(False), "voice_sim": float(
+                np.mean([cosine(ref_emb[p.id], centroid[swap[voice_of(p.id)]]) for p in items]))}]
     steps = 3 if args.quick else args.steps
     tiny = {"channels": 32, "layers": 2, "segment": 0.4, "train": {"batch_size": 2}} \
         if args.quick else {}
@@ -240,20 +251,29 @@ def speaker_rows(args, out: Path) -> list[dict]:
         wavs = [voc(p.units, p.durations, **kw(p)) for p in items]
         name = f"{cfg.arch} {steps} steps, " + ("no speaker input" if spk == "none"
                                                 else "+ Resemblyzer d-vector")
-        rows.append({"system": name, **scorer.score(wavs), "spk_sim": sim(wavs),
+        rows.append({"system": name, **scorer.score(wavs), **sim(wavs),
                      "train_s": round(time.perf_counter() - t0, 1)})
         print(rows[-1], flush=True)
+        if spk != "none":  # the same units, another voice's reference: is the input used?
+            wavs = [voc(p.units, p.durations, speaker=ref_by_voice[swap[voice_of(p.id)]])
+                    for p in items]
+            rows.append({"system": name + ", next voice's reference", **scorer.score(wavs),
+                         **sim(wavs, asked=lambda p: swap[voice_of(p.id)])})
+            print(rows[-1], flush=True)
     per_voice = {v: sum(voice_of(p.id) == v for p in items) for v in voices}
     (out / "results.json").write_text(json.dumps({"rows": rows, "heldout_per_voice": per_voice},
                                                  indent=1))
     print(f"\n{len(items)} held-out utterances {per_voice}, voices {voices}\n")
-    print(f"| {'system':<44} | unit agree | F0 corr (voiced utts) | speaker sim |")
-    print(f"|{'-' * 46}|------------|-----------------------|-------------|")
+    print(f"next voice: {swap}; speaker sim: cosine with the original utterance's embedding; "
+          f"voice sim: with the asked voice's mean training embedding\n")
+    print(f"| {'system':<64} | unit agree | F0 corr (voiced utts) | speaker sim | voice sim |")
+    print(f"|{'-' * 66}|------------|-----------------------|-------------|-----------|")
     for r in rows:
         ua = f"{r['unit_agree']:.3f}" if "unit_agree" in r else ""
         f0 = "" if "f0_corr" not in r else (
             "n/a" if r["f0_corr"] is None else f"{r['f0_corr']:.3f} ({r['f0_items']}/{len(items)})")
-        print(f"| {r['system']:<44} | {ua:>10} | {f0:>21} | {r['spk_sim']:11.3f} |")
+        vs = f"{r['voice_sim']:.3f}" if "voice_sim" in r else ""
+        print(f"| {r['system']:<64} | {ua:>10} | {f0:>21} | {r['spk_sim']:11.3f} | {vs:>9} |")
     return rows
 
 
