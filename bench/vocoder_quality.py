@@ -15,9 +15,19 @@ from the true units + durations) measures:
 Rows: the original audio, the weight-free mel inverse (mel units only), a chance control (the
 longest-trained vocoder fed each utterance's units shuffled) and each (arch, minutes).
 
+``--speakers en-us,en-us+f3,en`` (issue #14) is the multi-speaker mode: it synthesises a
+corpus in those espeak-ng voices (``--per-voice`` utterances each), extracts mel units, and
+trains the same arch for the same ``--steps`` with and without the Resemblyzer speaker
+embedding; the conditioned vocoder gets the embedding of a *training* utterance of the
+target's voice (as ``slam generate --speaker-wav`` would), never the target's own. Beside
+unit agreement and F0 it scores **speaker similarity**: cosine of the speaker embedding of
+the vocoded audio with the original's; baselines: another utterance of the same voice, and
+utterances of the other voices.
+
     python bench/vocoder_quality.py --units run/units --manifest run/stories/manifest.jsonl \
         --out run/vocbench --minutes 1,3,6
     python bench/vocoder_quality.py --units run/units --out /tmp/vb --quick
+    python bench/vocoder_quality.py --speakers en-us,en-us+f3,en --out /tmp/vs --steps 400
 """
 
 from __future__ import annotations
@@ -152,9 +162,130 @@ def reference_texts(items, manifest: str | None, seconds: float, asr_spec: str) 
     return load_asr(asr_spec).transcribe([p.wav for p in items])
 
 
+def voice_of(item_id: str) -> str:
+    return item_id.split("/")[0]
+
+
+def synth_corpus(out: Path, voices: list[str], per_voice: int, k: int = 100) -> Path:
+    """``per_voice`` two-sentence story snippets per voice (different stories per voice) ->
+    ``out/audio/<voice>/<n>.wav`` -> mel units (k-means fitted on them) in ``out/units``."""
+    from slamlm.audio import save_audio
+    from slamlm.synth.stories import split_sentences, story_text
+    from slamlm.synth.tts import Voice, get_backend
+    from slamlm.units.runner import UnitsConfig, run_units
+
+    units = out / "units"
+    if (units / "identity.json").is_file():
+        return units
+    tts = get_backend("espeak")
+    for vi, v in enumerate(voices):
+        for n in range(per_voice):
+            text = " ".join(split_sentences(story_text(vi * per_voice + n, seed=14))[:2])
+            wav, _, _ = tts.synthesize(text, Voice(v))
+            save_audio(out / "audio" / v / f"{n:03d}.wav", wav)
+    run_units(UnitsConfig(input=str(out / "audio"), out=str(units), encoder="mel", k=k,
+                          device="cpu", num_workers=0))
+    return units
+
+
+def speaker_rows(args, out: Path) -> list[dict]:
+    """The multi-speaker comparison: same arch and steps, without / with the speaker input."""
+    from slamlm.config import build_config
+    from slamlm.generate.vocoder import load_vocoder
+    from slamlm.units.speaker import cosine, load_speaker_encoder
+    from slamlm.vocoder.data import load_pairs
+    from slamlm.vocoder.runner import VocoderConfig, run_vocoder
+
+    voices = args.speakers.split(",")
+    units = synth_corpus(out, voices, 6 if args.quick else args.per_voice)
+    heldout = 2 * len(voices) if args.quick else args.heldout
+    data = load_pairs(units, heldout=heldout)
+    items = cut(data.heldout, 2.0 if args.quick else args.seconds, data.hop)
+    enc = load_speaker_encoder("resemblyzer")
+    ref_emb = {p.id: enc.embed(p.wav) for p in items}
+    train_emb = {p.id: enc.embed(p.wav) for p in data.train}
+    ref_by_voice = {}  # the conditioned vocoder's reference: one training utterance per voice
+    for p in data.train:
+        ref_by_voice.setdefault(voice_of(p.id), train_emb[p.id])
+    centroid = {}  # each voice's mean training embedding (L2-normalised)
+    for v in voices:
+        m = np.mean([e for i, e in train_emb.items() if voice_of(i) == v], axis=0)
+        centroid[v] = m / np.linalg.norm(m)
+    swap = {v: voices[(i + 1) % len(voices)] for i, v in enumerate(voices)}
+    scorer = Scorer(items, data.identity, ["" for _ in items])
+
+    def sim(wavs, asked=lambda p: voice_of(p.id)):
+        """(vs the original utterance, vs the centroid of the voice asked for)."""
+        embs = [enc.embed(w) for w in wavs]
+        return {"spk_sim": float(np.mean([cosine(e, ref_emb[p.id]) for p, e in zip(items, embs)])),
+                "voice_sim": float(np.mean([cosine(e, centroid[asked(p)])
+                                            for p, e in zip(items, embs)]))}
+
+    def baseline(same: bool) -> float:
+        vals = [cosine(ref_emb[p.id], e) for p in items for i, e in train_emb.items()
+                if (voice_of(i) == voice_of(p.id)) == same]
+        return float(np.mean(vals))
+
+    rows = [{"system": "original audio", **scorer.score([p.wav for p in items]),
+             **sim([p.wav for p in items])},
+            {"system": "same voice, other utterance (baseline)", "spk_sim": baseline(True)},
+            {"system": "other voice (baseline)", "spk_sim": baseline(False), "voice_sim": float(
+                np.mean([cosine(ref_emb[p.id], centroid[swap[voice_of(p.id)]]) for p in items]))}]
+    steps = 3 if args.quick else args.steps
+    tiny = {"channels": 32, "layers": 2, "segment": 0.4, "train": {"batch_size": 2}} \
+        if args.quick else {}
+    for spk in ("none", "resemblyzer"):
+        run = out / f"{args.archs.split(',')[0]}_{spk}"
+        cfg = build_config(VocoderConfig, base={
+            "units": str(units), "out": str(run), "arch": args.archs.split(",")[0],
+            "device": args.device, "heldout": heldout, "speaker_embedding": spk, **tiny,
+            "schedule": {"max_steps": steps, "decay": "constant", "warmup": 0.0,
+                         "warmup_steps": 20, "eval_every": 0, "ckpt_every": 0, "keep_last": 1,
+                         "log_every": 50}})
+        t0 = time.perf_counter()
+        run_vocoder(cfg, data=data)
+        voc = load_vocoder(f"hifigan:{run}", data.identity, device=args.device,
+                           speaker_wav=None if spk == "none" else _train_wav(out, data))
+        kw = (lambda p: {}) if spk == "none" else (
+            lambda p: {"speaker": ref_by_voice[voice_of(p.id)]})
+        wavs = [voc(p.units, p.durations, **kw(p)) for p in items]
+        name = f"{cfg.arch} {steps} steps, " + ("no speaker input" if spk == "none"
+                                                else "+ Resemblyzer d-vector")
+        rows.append({"system": name, **scorer.score(wavs), **sim(wavs),
+                     "train_s": round(time.perf_counter() - t0, 1)})
+        print(rows[-1], flush=True)
+        if spk != "none":  # the same units, another voice's reference: is the input used?
+            wavs = [voc(p.units, p.durations, speaker=ref_by_voice[swap[voice_of(p.id)]])
+                    for p in items]
+            rows.append({"system": name + ", next voice's reference", **scorer.score(wavs),
+                         **sim(wavs, asked=lambda p: swap[voice_of(p.id)])})
+            print(rows[-1], flush=True)
+    per_voice = {v: sum(voice_of(p.id) == v for p in items) for v in voices}
+    (out / "results.json").write_text(json.dumps({"rows": rows, "heldout_per_voice": per_voice},
+                                                 indent=1))
+    print(f"\n{len(items)} held-out utterances {per_voice}, voices {voices}\n")
+    print(f"next voice: {swap}; speaker sim: cosine with the original utterance's embedding; "
+          f"voice sim: with the asked voice's mean training embedding\n")
+    print(f"| {'system':<64} | unit agree | F0 corr (voiced utts) | speaker sim | voice sim |")
+    print(f"|{'-' * 66}|------------|-----------------------|-------------|-----------|")
+    for r in rows:
+        ua = f"{r['unit_agree']:.3f}" if "unit_agree" in r else ""
+        f0 = "" if "f0_corr" not in r else (
+            "n/a" if r["f0_corr"] is None else f"{r['f0_corr']:.3f} ({r['f0_items']}/{len(items)})")
+        vs = f"{r['voice_sim']:.3f}" if "voice_sim" in r else ""
+        print(f"| {r['system']:<64} | {ua:>10} | {f0:>21} | {r['spk_sim']:11.3f} | {vs:>9} |")
+    return rows
+
+
+def _train_wav(out: Path, data) -> str:
+    """A training utterance's audio file (the --speaker-wav the generation path would get)."""
+    p = data.train[0]
+    return str(out / "audio" / f"{p.id}.wav")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--units", required=True)
+    ap.add_argument("--units", help="units folder (not with --speakers)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--manifest", default=None, help="synth manifest (id, words) for WER refs")
     ap.add_argument("--minutes", default="1,3,6", help="cumulative training budgets")
@@ -164,8 +295,23 @@ def main() -> None:
     ap.add_argument("--gan", action="store_true", help="train with the discriminators")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--quick", action="store_true", help="tiny: 12 items, a few steps, 2 held out")
+    ap.add_argument("--speakers", default=None,
+                    help="multi-speaker mode: espeak-ng voices, e.g. en-us,en-us+f3,en")
+    ap.add_argument("--per-voice", type=int, default=40, help="utterances per voice (--speakers)")
+    ap.add_argument("--steps", type=int, default=400, help="training steps per system (--speakers)")
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: as is)")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    if args.speakers:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        speaker_rows(args, Path(args.out))
+        return
+    if not args.units:
+        ap.error("--units is required (or --speakers for the multi-speaker mode)")
     from slamlm.config import build_config
     from slamlm.generate.vocoder import load_vocoder
     from slamlm.vocoder.data import load_pairs

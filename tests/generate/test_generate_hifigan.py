@@ -83,7 +83,11 @@ def test_load_errors_name_the_problem(tmp_path):
         load_code_hifigan(tmp_path / "a" / "g_00000000", tmp_path / "b" / "config.json")
     with pytest.raises(FileNotFoundError, match="no g_XXXXXXXX"):
         load_code_hifigan(tmp_path / "b")
-    with pytest.raises(ValueError, match="speaker/F0"):
+    with pytest.raises(ValueError, match="F0/style"):
+        CodeHiFiGAN({**tiny_cfg(), "f0": True})
+    with pytest.raises(ValueError, match="speaker-id table"):  # only speaker embeddings
         CodeHiFiGAN({**tiny_cfg(), "multispkr": True})
+    with pytest.raises(ValueError, match="model_in_dim"):
+        CodeHiFiGAN({**tiny_cfg(), "multispkr": True, "embedder_params": {"name": "x"}})
     with pytest.raises(ValueError, match="no duration predictor"):
         CodeHiFiGAN(tiny_cfg(dur=False))(torch.zeros(1, 3, dtype=torch.long), dur_prediction=True)

@@ -6,7 +6,10 @@ generator whose convs are wrapped in ``torch.nn.utils.weight_norm``. This test r
 module tree from the config exactly as its source reads the keys (``cfg[...]`` = required,
 ``cfg.get(...)`` = optional) and loads our file strictly: key names and shapes must match.
 It then folds the weight norm, as its ``remove_weight_norm`` does, and checks the output
-equals our loader's.
+equals our loader's. A speaker-conditioned export (``--speaker-embedding resemblyzer``) is
+checked the same way against its d-vector branch: ``multispkr`` + ``embedder_params`` ->
+``spkr = Linear(cfg.get("embedder_dim", 256), cfg["embedding_dim"])``, whose output on the
+(B, 1, 256) embedding is upsampled (repeated) to every frame and concatenated after the units.
 """
 
 from __future__ import annotations
@@ -61,10 +64,25 @@ class TextlessTree(nn.Module):
         self.dur_predictor.conv2 = nn.Sequential(nn.Conv1d(h, h, k, padding=1), nn.ReLU())
         self.dur_predictor.ln2 = nn.LayerNorm(h)
         self.dur_predictor.proj = nn.Linear(h, 1)
+        self.multispkr, self.embedder = cfg.get("multispkr", None), cfg.get("embedder_params", None)
+        if self.multispkr and not self.embedder:
+            self.spkr = nn.Embedding(cfg.get("num_speakers", 200), cfg["embedding_dim"])
+        elif self.embedder:
+            self.spkr = nn.Linear(cfg.get("embedder_dim", 256), cfg["embedding_dim"])
         self.cfg = cfg
 
-    def forward(self, code):  # textlesslib's CodeGenerator.forward without speaker / F0
-        x = self.conv_pre(self.dict(code).transpose(1, 2))
+    @staticmethod
+    def _upsample(signal, max_frames):  # CodeGenerator._upsample for a (B, C, L) signal
+        bsz, channels, cond_length = signal.size()
+        signal = signal.unsqueeze(3).repeat(1, 1, 1, max_frames // cond_length)
+        return signal.view(bsz, channels, max_frames)
+
+    def forward(self, code, spkr=None):  # textlesslib's CodeGenerator.forward without F0
+        x = self.dict(code).transpose(1, 2)
+        if self.multispkr:
+            s = self._upsample(self.spkr(spkr).transpose(1, 2), x.shape[-1])
+            x = torch.cat([x, s], dim=1)
+        x = self.conv_pre(x)
         nk = len(self.cfg["resblock_kernel_sizes"])
         for i, up in enumerate(self.ups):
             x = up(F.leaky_relu(x, 0.1))
@@ -98,3 +116,35 @@ def test_exported_hifigan_loads_with_textlesslib_logic(tiny_units, tmp_path):
     code = torch.tensor([[1, 5, 5, 9, 2, 2, 2, 14]])
     with torch.no_grad():
         torch.testing.assert_close(tree(code), ours(code), rtol=1e-4, atol=1e-5)
+
+
+def test_speaker_conditioned_export_loads_with_textlesslib_logic(tmp_path):
+    """The config keys and the ``spkr`` layer of a d-vector CodeGenerator (no wheel needed:
+    the generator is built from the config slam vocoder train writes)."""
+    from slamlm.generate.hifigan import CodeHiFiGAN, save_code_hifigan
+    from slamlm.vocoder.model import build_generator, generator_config
+
+    torch.manual_seed(0)
+    embedder = {"name": "resemblyzer", "id": "resemblyzer-0.1.4", "dim": 256}
+    cfg = generator_config("hifigan", n_units=16, hop=640, channels=32, embedder=embedder)
+    assert cfg["multispkr"] is True and cfg["embedder_params"] == embedder
+    assert cfg["embedder_dim"] == 256 and cfg["model_in_dim"] == 2 * cfg["embedding_dim"]
+    gen = build_generator("hifigan", cfg)
+    assert isinstance(gen, CodeHiFiGAN) and tuple(gen.spkr.weight.shape) == (cfg["embedding_dim"], 256)
+    g = save_code_hifigan(gen, tmp_path / "voc", step=3)
+    with open(tmp_path / "voc" / "config.json") as f:
+        saved = json.load(f)
+    assert saved == cfg  # config round trip
+    tree = TextlessTree(saved)
+    tree.load_state_dict(torch.load(g, map_location="cpu")["generator"])  # strict
+    for m in tree.modules():
+        if hasattr(m, "weight_g"):
+            torch.nn.utils.remove_weight_norm(m)
+    ours = load_code_hifigan(tmp_path / "voc")
+    assert ours.spkr is not None
+    code = torch.tensor([[1, 5, 5, 9, 2, 2, 2, 14]])
+    e = torch.rand(1, 256)
+    e = e / e.norm()
+    with torch.no_grad():
+        want = tree(code, spkr=e[:, None, :])  # textlesslib's input: (B, 1, embedder_dim)
+        torch.testing.assert_close(want, ours(code, spkr=e), rtol=1e-4, atol=1e-5)

@@ -4,6 +4,7 @@ Example:
     $ slam generate run/ckpt/step_00001000 --prompt a.wav --out run/gen --vocoder mel
     $ slam generate CKPT --prompt-units prompts.jsonl --out gen --temperature 0.8 --top-k 25 \\
           --repetition-penalty 1.1 --metrics --asr pocketsphinx --lm smollm2
+    $ slam generate CKPT --prompt a.wav --out gen --vocoder hifigan:run/voc_spk --speaker-wav v.wav
 """
 
 from __future__ import annotations

@@ -4,7 +4,11 @@ A checkpoint is a ``g_00500000``-style file holding ``{"generator": state_dict}`
 ``config.json`` with ``upsample_rates``, ``upsample_kernel_sizes``,
 ``upsample_initial_channel``, ``resblock_kernel_sizes``, ``resblock_dilation_sizes``,
 ``num_embeddings``, ``embedding_dim``, ``model_in_dim`` and optionally
-``dur_predictor_params``. Module names match the originals (``dict``, ``conv_pre``, ``ups``,
+``dur_predictor_params``; a speaker-conditioned one (textlesslib's ``CodeGenerator`` d-vector
+variant) also has ``multispkr``, ``embedder_params`` and ``embedder_dim``: a ``spkr``
+Linear(embedder_dim, embedding_dim) maps the utterance's speaker embedding, repeated over
+every frame and concatenated after the unit embedding (so ``model_in_dim`` = 2 x
+``embedding_dim``). Module names match the originals (``dict``, ``conv_pre``, ``ups``,
 ``resblocks.N.convs1/convs2``, ``conv_post``, ``dur_predictor.conv1/ln1/conv2/ln2/proj``) so
 state dicts load by name; weight-norm pairs (``weight_g``/``weight_v`` or
 ``parametrizations.weight.original0/1``) are folded into plain weights at load time.
@@ -29,7 +33,7 @@ from torch import nn
 log = logging.getLogger(__name__)
 
 LRELU_SLOPE = 0.1
-UNSUPPORTED_KEYS = ("multispkr", "f0", "embedder_params")
+UNSUPPORTED_KEYS = ("f0", "multistyle")  # F0 / style conditioning
 
 
 def _pad(kernel: int, dilation: int = 1) -> int:
@@ -91,8 +95,8 @@ class CodeHiFiGAN(nn.Module):
         bad = [k for k in UNSUPPORTED_KEYS if cfg.get(k)]
         if bad:
             raise ValueError(
-                f"HiFi-GAN config uses {', '.join(bad)} (speaker/F0 conditioning), which slamlm "
-                f"does not support; use a single-speaker unit vocoder"
+                f"HiFi-GAN config uses {', '.join(bad)} (F0/style conditioning), which slamlm "
+                f"does not support; use a unit vocoder without it"
             )
         if str(cfg.get("resblock", "1")) != "1":
             raise ValueError(f"HiFi-GAN resblock type {cfg['resblock']!r} is not supported (only '1')")
@@ -111,17 +115,20 @@ class CodeHiFiGAN(nn.Module):
         self.conv_post = nn.Conv1d(c_out, 1, 7, 1, padding=3)
         dur = cfg.get("dur_predictor_params")
         self.dur_predictor = DurationPredictor(**dur) if dur else None
+        self.spkr = speaker_layer(cfg)
 
     @property
     def hop(self) -> int:
         """Waveform samples per unit frame (320 for 50 Hz units at 16 kHz, 640 for 25 Hz)."""
         return int(math.prod(self.cfg["upsample_rates"]))
 
-    def forward(self, code: torch.Tensor, dur_prediction: bool = False) -> torch.Tensor:
+    def forward(self, code: torch.Tensor, dur_prediction: bool = False,
+                spkr: torch.Tensor | None = None) -> torch.Tensor:
         """``code`` (B, T) unit ids -> waveform (B, T' * hop) in [-1, 1].
 
         With ``dur_prediction`` (B must be 1) each unit is repeated by the predicted duration,
-        for deduplicated units; T' is then the sum of durations.
+        for deduplicated units; T' is then the sum of durations. ``spkr`` (B, embedder_dim):
+        the speaker embedding, required by (and only by) a speaker-conditioned vocoder.
         """
         x = self.dict(code)  # (B, T, C)
         if dur_prediction:
@@ -130,6 +137,7 @@ class CodeHiFiGAN(nn.Module):
             if x.shape[0] != 1:
                 raise ValueError("duration prediction works on one utterance at a time")
             x = torch.repeat_interleave(x, self.dur_predictor.durations(x).view(-1), dim=1)
+        x = add_speaker(x, self.spkr, spkr)  # (B, T, C [+ C])
         x = self.conv_pre(x.transpose(1, 2))  # (B, C, T)
         for i, up in enumerate(self.ups):
             x = up(F.leaky_relu(x, LRELU_SLOPE))
@@ -137,6 +145,43 @@ class CodeHiFiGAN(nn.Module):
             x = sum(b(x) for b in blocks) / self.num_kernels
         x = self.conv_post(F.leaky_relu(x))  # default slope 0.01, as the reference
         return torch.tanh(x).squeeze(1)
+
+
+def speaker_layer(cfg: dict[str, Any]) -> nn.Linear | None:
+    """textlesslib's ``spkr`` for a d-vector (``multispkr`` + ``embedder_params``) config:
+    Linear(embedder_dim, embedding_dim); None for a single-speaker one. A speaker-id table
+    (``multispkr`` without ``embedder_params``) is refused: slamlm conditions on embeddings."""
+    multi, embedder = cfg.get("multispkr"), cfg.get("embedder_params")
+    if not multi and not embedder:
+        return None
+    if not embedder:
+        raise ValueError("vocoder config: multispkr without embedder_params is a speaker-id "
+                         "table, which slamlm does not support (only speaker embeddings)")
+    if not multi:
+        raise ValueError("vocoder config: embedder_params without multispkr (textlesslib "
+                         "would build the speaker layer but never use it); set multispkr")
+    emb = int(cfg["embedding_dim"])
+    want = emb + emb
+    if int(cfg.get("model_in_dim", 80)) != want:
+        raise ValueError(f"vocoder config: a speaker-conditioned model needs model_in_dim = "
+                         f"embedding_dim x 2 = {want}, got {cfg.get('model_in_dim', 80)}")
+    return nn.Linear(int(cfg.get("embedder_dim", 256)), emb)
+
+
+def add_speaker(x: torch.Tensor, layer: nn.Linear | None, spkr: torch.Tensor | None
+                ) -> torch.Tensor:
+    """Unit embeddings (B, T, C) -> (B, T, 2C) with ``layer(spkr)`` repeated on every frame
+    (textlesslib: ``cat([x, upsample(spkr(e))], dim=channels)``); unchanged without a layer."""
+    if layer is None:
+        if spkr is not None:
+            raise ValueError("this vocoder is not speaker-conditioned: drop the speaker embedding")
+        return x
+    if spkr is None:
+        raise ValueError("this vocoder is speaker-conditioned (multispkr + embedder_params in "
+                         "its config.json): give a speaker embedding (slam generate "
+                         "--speaker-wav PATH)")
+    s = layer(spkr.to(x.dtype).reshape(x.shape[0], -1))  # (B, C)
+    return torch.cat([x, s[:, None, :].expand(-1, x.shape[1], -1)], dim=2)
 
 
 def fold_weight_norm(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

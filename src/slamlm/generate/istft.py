@@ -5,7 +5,8 @@ The backbone runs at ``upsample`` x the unit frame rate; each step predicts one 
 shares the unit HiFi-GAN's checkpoint layout (``g_XXXXXXXX`` with ``{"generator": state}`` and a
 ``config.json``, here with ``"model_type": "istft"``) and its duration predictor, so
 ``--vocoder hifigan:<folder>`` loads either. textlesslib has no such model: only the
-``hifigan`` arch is textlesslib-loadable.
+``hifigan`` arch is textlesslib-loadable. Speaker conditioning uses the same config keys and
+``spkr`` layer as the HiFi-GAN (:func:`slamlm.generate.hifigan.speaker_layer`).
 
 Example:
     >>> gen = ISTFTGenerator(istft_config(num_embeddings=10, hop=640))
@@ -21,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from slamlm.generate.hifigan import DurationPredictor
+from slamlm.generate.hifigan import DurationPredictor, add_speaker, speaker_layer
 
 
 def istft_config(num_embeddings: int, hop: int = 640, dim: int = 192, layers: int = 6,
@@ -66,7 +67,7 @@ class ISTFTGenerator(nn.Module):
         d, e, r = int(cfg["dim"]), int(cfg["embedding_dim"]), int(cfg["upsample"])
         self.n_fft, self.stft_hop = int(cfg["n_fft"]), int(cfg["stft_hop"])
         self.dict = nn.Embedding(int(cfg["num_embeddings"]), e)
-        self.conv_pre = nn.Conv1d(e, d, 7, padding=3)
+        self.conv_pre = nn.Conv1d(int(cfg.get("model_in_dim", e)), d, 7, padding=3)
         self.up = nn.ConvTranspose1d(d, d, 2 * r, r, padding=r // 2)
         self.blocks = nn.ModuleList(ConvNeXtBlock(d) for _ in range(int(cfg["layers"])))
         self.norm = nn.LayerNorm(d)
@@ -74,18 +75,21 @@ class ISTFTGenerator(nn.Module):
         self.register_buffer("window", torch.hann_window(self.n_fft), persistent=False)
         dur = cfg.get("dur_predictor_params")
         self.dur_predictor = DurationPredictor(**dur) if dur else None
+        self.spkr = speaker_layer(cfg)
 
     @property
     def hop(self) -> int:
         return int(self.cfg["code_hop_size"])
 
-    def forward(self, code: torch.Tensor, dur_prediction: bool = False) -> torch.Tensor:
+    def forward(self, code: torch.Tensor, dur_prediction: bool = False,
+                spkr: torch.Tensor | None = None) -> torch.Tensor:
         x = self.dict(code)  # (B, T, E)
         if dur_prediction:
             if self.dur_predictor is None or x.shape[0] != 1:
                 raise ValueError("duration prediction needs a duration predictor and one utterance")
             x = torch.repeat_interleave(x, self.dur_predictor.durations(x).view(-1), dim=1)
         t = x.shape[1]
+        x = add_speaker(x, self.spkr, spkr)  # (B, T, E [+ E])
         r = int(self.cfg["upsample"])
         h = self.up(F.gelu(self.conv_pre(x.transpose(1, 2))))[..., : t * r]
         for b in self.blocks:

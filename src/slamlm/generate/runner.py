@@ -52,6 +52,7 @@ class GenerateConfig:
     frame_rate: float = 25.0  # unit frames per second, to cut unit prompts
     dedup: bool = True  # the model was trained on deduplicated units (the Slam recipe)
     vocoder: str = "auto"  # mel | hifigan:PATH | auto
+    speaker_wav: str = ""  # reference recording of the voice, for a speaker-conditioned vocoder
     device: str = "auto"
     sampling: SamplingConfig = field(default_factory=SamplingConfig)
     strict: bool = False  # a bad prompt stops the run
@@ -150,7 +151,8 @@ def _vocode_and_record(p: Prompt, new: np.ndarray, vocab: Any, vocoder: Any, out
             "prompt_durations": p.durations.tolist(), "generated_units": gen_units.tolist(),
             "wav": str(wav_path.relative_to(out)), "sample_rate": vocoder.sample_rate,
             "seconds": round(len(wav) / vocoder.sample_rate, 3), "vocoder": vocoder.name,
-            "sampling": asdict(cfg.sampling)}
+            "sampling": asdict(cfg.sampling), **({"speaker_wav": cfg.speaker_wav}
+                                                  if cfg.speaker_wav else {})}
 
 
 def _prompt_tokens(prompts: list[Prompt], vocab: Any,
@@ -242,7 +244,8 @@ def _generate(cfg: GenerateConfig) -> Path:
     todo, tokens = _prompt_tokens(todo, vocab, failures)
     if not todo:
         return out
-    vocoder = load_vocoder(cfg.vocoder, identity, device=device)
+    vocoder = load_vocoder(cfg.vocoder, identity, device=device,
+                           speaker_wav=cfg.speaker_wav or None)
     s = cfg.sampling
     with torch.inference_mode():
         new = generate(model, tokens, s.max_new_tokens, s.temperature, s.top_k, s.top_p,

@@ -4,6 +4,8 @@ Example:
     $ slam vocoder train --units run/units --out run/vocoder --schedule.budget 30m
     $ slam vocoder train --units run/units --out run/voc_hg --arch hifigan --gan true
     $ slam generate ... --vocoder hifigan:run/vocoder
+    $ slam vocoder train --units run/units --out run/voc_spk --speaker-embedding resemblyzer
+    $ slam generate ... --vocoder hifigan:run/voc_spk --speaker-wav voice.wav
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,13 +33,15 @@ HOPS = (160, 320, 640)  # samples per unit frame at 16 kHz: 100, 50 and 25 Hz un
 
 @dataclass
 class Pair:
-    """One utterance: frame-level units (F,), dedup units/durations, audio (F * hop,)."""
+    """One utterance: frame-level units (F,), dedup units/durations, audio (F * hop,), and
+    its speaker embedding (D,) when the vocoder is speaker-conditioned."""
 
     id: str
     frames: np.ndarray
     units: np.ndarray
     durations: np.ndarray
     wav: np.ndarray
+    spkr: np.ndarray | None = None
 
 
 @dataclass
@@ -117,13 +120,20 @@ def load_pairs(folder: str | Path, heldout: int = 8, hop: int = 0, max_items: in
 @dataclass
 class CropBatch:
     """``frames`` (B, F) unit ids, ``wav`` (B, F * hop); ``units``/``durations`` (B, U) the
-    dedup runs of each crop (padded with 0, ``dur_mask`` marks runs not cut by the crop)."""
+    dedup runs of each crop (padded with 0, ``dur_mask`` marks runs not cut by the crop);
+    ``spkr`` (B, D) the crops' utterance speaker embeddings (None when the pairs have none)."""
 
     frames: torch.Tensor
     wav: torch.Tensor
     units: torch.Tensor
     durations: torch.Tensor
     dur_mask: torch.Tensor
+    spkr: torch.Tensor | None = None
+
+    def map(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> CropBatch:
+        """The same batch with ``fn`` applied to every tensor (slicing, device moves)."""
+        return CropBatch(*(None if x is None else fn(x) for x in (
+            self.frames, self.wav, self.units, self.durations, self.dur_mask, self.spkr)))
 
 
 def crop_batch(pairs: list[Pair], step: int, batch: int, frames: int, hop: int, seed: int,
@@ -138,9 +148,10 @@ def crop_batch(pairs: list[Pair], step: int, batch: int, frames: int, hop: int, 
     idx = rng.choice(len(pairs), size=batch, p=lens / lens.sum())
     starts = rng.random(batch)
     rank, world = part
-    fr, wv, runs = [], [], []
+    fr, wv, runs, spk = [], [], [], []
     for j in range(rank, batch, world):
         p = pairs[idx[j]]
+        spk.append(p.spkr)
         avail = max(len(p.frames) - f, 0)
         s = int(starts[j] * (avail + 1))
         seg = p.frames[s: s + f]
@@ -158,4 +169,5 @@ def crop_batch(pairs: list[Pair], step: int, batch: int, frames: int, hop: int, 
     return CropBatch(torch.from_numpy(np.stack(fr)), torch.from_numpy(np.stack(wv)),
                      torch.from_numpy(np.stack([pad(r[0], 0) for r in runs])),
                      torch.from_numpy(np.stack([pad(r[1], 0) for r in runs])),
-                     torch.from_numpy(np.stack([pad(r[2], False) for r in runs])))
+                     torch.from_numpy(np.stack([pad(r[2], False) for r in runs])),
+                     None if spk[0] is None else torch.from_numpy(np.stack(spk)))

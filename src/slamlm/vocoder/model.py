@@ -44,13 +44,26 @@ def hifigan_config(n_units: int, hop: int, channels: int = 128, embedding_dim: i
                                      "var_pred_kernel_size": 3, "var_pred_dropout": 0.0}}
 
 
-def generator_config(arch: str, n_units: int, hop: int, channels: int = 0, layers: int = 6
-                     ) -> dict[str, Any]:
+def speaker_keys(cfg: dict[str, Any], embedder: dict[str, Any]) -> dict[str, Any]:
+    """``cfg`` made speaker-conditioned the way textlesslib's ``CodeGenerator`` reads it:
+    ``multispkr``, ``embedder_params`` (here: which encoder made the embeddings),
+    ``embedder_dim`` and ``model_in_dim`` = unit embedding + projected speaker embedding."""
+    emb = int(cfg["embedding_dim"])
+    return {**cfg, "multispkr": True, "embedder_params": dict(embedder),
+            "embedder_dim": int(embedder["dim"]), "model_in_dim": emb + emb}
+
+
+def generator_config(arch: str, n_units: int, hop: int, channels: int = 0, layers: int = 6,
+                     embedder: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The generator's ``config.json``; ``embedder`` (``{"name", "id", "dim"}``) adds the
+    speaker conditioning (:func:`speaker_keys`)."""
     if arch == "hifigan":
-        return hifigan_config(n_units, hop, channels or 128)
-    if arch == "istft":
-        return istft_config(n_units, hop, dim=channels or 192, layers=layers)
-    raise ValueError(f"unknown vocoder arch {arch!r}: use hifigan or istft")
+        cfg = hifigan_config(n_units, hop, channels or 128)
+    elif arch == "istft":
+        cfg = istft_config(n_units, hop, dim=channels or 192, layers=layers)
+    else:
+        raise ValueError(f"unknown vocoder arch {arch!r}: use hifigan or istft")
+    return speaker_keys(cfg, embedder) if embedder else cfg
 
 
 @dataclass
@@ -76,7 +89,8 @@ def build_generator(arch: str, cfg: dict[str, Any]) -> nn.Module:
 
 
 class VocoderModel(nn.Module):
-    """``forward(frames, units) -> (wav, log(1 + duration) of each dedup unit)``."""
+    """``forward(frames, units, spkr=None) -> (wav, log(1 + duration) of each dedup unit)``;
+    ``spkr`` (B, embedder_dim) for a speaker-conditioned generator."""
 
     def __init__(self, spec: VocoderSpec):
         super().__init__()
@@ -92,8 +106,9 @@ class VocoderModel(nn.Module):
         else:
             self.discriminator = None
 
-    def forward(self, frames: torch.Tensor, units: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, frames: torch.Tensor, units: torch.Tensor,
+                spkr: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         g = self.generator
-        wav = g(frames)
+        wav = g(frames, spkr=spkr)
         logdur = g.dur_predictor(g.dict(units))
         return wav, logdur

@@ -9,6 +9,11 @@ At the end the generator is exported in textlesslib's layout: ``OUT/g_XXXXXXXX``
 (``{"generator": state}`` with weight-norm ``weight_g``/``weight_v``) + ``OUT/config.json``,
 which ``--vocoder hifigan:OUT`` loads.
 
+With ``--speaker-embedding resemblyzer`` the generator is speaker-conditioned (textlesslib's
+d-vector ``CodeGenerator``): each utterance's embedding, computed once from its audio and
+cached in ``OUT/speakers.npz``, goes with its crops; ``slam generate --speaker-wav`` then
+names the voice.
+
 Example:
     >>> # run_vocoder(build_config(VocoderConfig, base={"units": "run/units", "out": "run/voc",
     >>> #                                               "schedule": {"budget": "10m"}}))
@@ -61,6 +66,7 @@ class VocoderConfig:
     d_lr: float = 2e-4  # discriminator Adam learning rate (betas 0.8, 0.99)
     adv_weight: float = 1.0
     fm_weight: float = 2.0  # feature matching
+    speaker_embedding: Literal["none", "resemblyzer"] = "none"  # per-utterance speaker d-vector input
     device: str = "auto"
     threads: int = 0  # torch CPU threads (0: leave as is)
     resume: str = "auto"  # auto (newest complete ckpt/step_*), none, or a step folder
@@ -97,8 +103,13 @@ class VocoderObjective:
             self.data = load_pairs(cfg.units, cfg.heldout, cfg.hop, cfg.max_items)
         d = self.data
         self.frames = max(1, round(cfg.segment * 16000 / d.hop))
+        embedder = None
+        if cfg.speaker_embedding != "none":
+            from slamlm.vocoder.speakers import attach_speakers
+
+            embedder = attach_speakers(d, cfg.speaker_embedding, Path(cfg.out) / "speakers.npz")
         spec = VocoderSpec(cfg.arch, generator_config(cfg.arch, d.n_units, d.hop, cfg.channels,
-                                                      cfg.layers),
+                                                      cfg.layers, embedder),
                            gan_channels=cfg.gan_channels if cfg.gan else 0, d_lr=cfg.d_lr)
         model = VocoderModel(spec)
         if resume:
@@ -110,7 +121,7 @@ class VocoderObjective:
         log.info("vocoder %s: %d train / %d held-out utterances, hop %d, %d units, crops of %d "
                  "frames", cfg.arch, len(d.train), len(d.heldout), d.hop, d.n_units, self.frames)
         meta = {"units": d.identity, "vocoder": {"units": str(cfg.units), "arch": cfg.arch,
-                                                 "hop": d.hop}}
+                                                 "hop": d.hop, "speaker": embedder}}
         return self.model, meta
 
     def max_steps(self, configured: int) -> int:
@@ -123,20 +134,22 @@ class VocoderObjective:
         self.step += 1
         m = micro_size(t, info.world)
         n = b.frames.shape[0]
-        micros = [CropBatch(*(x[j:j + m] for x in (b.frames, b.wav, b.units, b.durations,
-                                                     b.dur_mask))) for j in range(0, n, m)]
+        micros = [b.map(lambda x, j=j: x[j:j + m]) for j in range(0, n, m)]
         return StepBatch(micros, t.batch_size, t.batch_size * b.frames.shape[1])
 
     def _to(self, mb: CropBatch) -> CropBatch:
         dev = self.info.device
-        return CropBatch(*(x.to(dev) for x in (mb.frames, mb.wav, mb.units, mb.durations,
-                                               mb.dur_mask)))
+        return mb.map(lambda x: x.to(dev))
+
+    def _spkr(self, spkr: torch.Tensor | None) -> torch.Tensor | None:
+        """The speaker embeddings when the generator takes them (pairs may carry unused ones)."""
+        return spkr if self.model.generator.spkr is not None else None
 
     def loss(self, model: torch.nn.Module, micro: CropBatch) -> tuple[torch.Tensor, dict]:
         cfg = self.cfg
         mb = self._to(micro)
         n = mb.frames.shape[0]
-        wav, logdur = model(mb.frames, mb.units)
+        wav, logdur = model(mb.frames, mb.units, self._spkr(mb.spkr))
         with torch.autocast(mb.wav.device.type, enabled=False):
             wav = wav.float()
             mel = self.mel(wav, mb.wav)
@@ -185,7 +198,8 @@ class VocoderObjective:
         vals = []
         for p in held:
             f = p.frames[: 4 * 16000 // hop]
-            wav = gen(torch.as_tensor(f, device=dev)[None]).float()
+            spkr = None if p.spkr is None else torch.as_tensor(p.spkr, device=dev)[None]
+            wav = gen(torch.as_tensor(f, device=dev)[None], spkr=self._spkr(spkr)).float()
             vals.append(float(self.mel(wav, torch.as_tensor(p.wav[: len(f) * hop], device=dev)[None])))
         gen.train()
         return {"val_mel_l1": round(float(np.mean(vals)), 5)}
