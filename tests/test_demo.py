@@ -21,7 +21,7 @@ def test_demo_end_to_end_and_resume(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "random init (tiny shape), as asked" in printed and "report:" in printed
     for rel in ("synth/stories/manifest.jsonl", "synth/bench/lexical/dev/gold.csv",
-                "units/identity.json", "init/model.safetensors", "tokens/index.json",
+                "phones/config.json", "units/identity.json", "init/model.safetensors", "tokens/index.json",
                 "pretrain/metrics.jsonl", "eval/init/results.json", "eval/dpo/results.json",
                 "generate/generations.jsonl", "report.html", "demo_summary.json"):
         assert (out / rel).exists(), rel

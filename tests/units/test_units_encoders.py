@@ -76,7 +76,7 @@ def test_too_short_audio_is_rejected_with_audio_error(sine_wav):
 
 
 def test_unknown_encoder_names_the_choices():
-    with pytest.raises(ValueError, match="use 'mel' or 'hubert:"):
+    with pytest.raises(ValueError, match="use 'mel', 'hubert:<folder or hub id>' or 'phones:"):
         load_encoder("wav2vec")
 
 

@@ -2,8 +2,9 @@
 
 ``load_vocoder(spec, extractor_identity)``:
 
-- ``"mel"``: the weight-free :class:`~slamlm.generate.mel_inverse.MelInverter` (``mel`` units
-  only; reads the k-means centroids named by the identity);
+- ``"mel"``: the weight-free :class:`~slamlm.generate.mel_inverse.MelInverter` (``mel`` units,
+  or ``phones`` units spoken with each phone's mean mel frame; reads the k-means centroids
+  named by the identity);
 - ``"hifigan:PATH"``: a textlesslib/fairseq unit HiFi-GAN (``PATH`` = ``g_XXXXXXXX`` file or
   its folder, ``config.json`` beside it), or one ``slam vocoder train`` wrote (either arch);
 - ``"auto"``: ``mel`` for mel units, else an error asking for ``hifigan:PATH``.
@@ -116,7 +117,11 @@ class MelVocoder:
         if identity.get("kmeans_hash") and km.hash != identity["kmeans_hash"]:
             raise ValueError(f"k-means {path} has hash {km.hash}, not {identity['kmeans_hash']} "
                              f"the model was trained with")
-        self.inverter = MelInverter(km.centroids, load_encoder(identity["encoder"]), n_iter=n_iter)
+        encoder = load_encoder(identity["encoder"])
+        centroids = km.centroids
+        if hasattr(encoder, "unit_log_mels"):  # phone units: each phone's mean mel frame
+            centroids, encoder = encoder.unit_log_mels(centroids), encoder.mel
+        self.inverter = MelInverter(centroids, encoder, n_iter=n_iter)
         self.sample_rate = self.inverter.sample_rate
         self.name = "mel"
 
@@ -132,7 +137,7 @@ def load_vocoder(spec: str | None, extractor_identity: dict[str, Any],
     ``speaker_wav``: the voice for a speaker-conditioned HiFi-GAN (required by one)."""
     spec = spec or "auto"
     encoder = str(extractor_identity.get("encoder") or "")
-    is_mel = encoder == "mel" or encoder.startswith("mel:")
+    is_mel = encoder == "mel" or encoder.startswith(("mel:", "phones:"))
     if spec == "auto":
         if not is_mel:
             raise ValueError(f"units from {encoder!r} need a unit HiFi-GAN: pass --vocoder "

@@ -3,7 +3,8 @@
 Layout of ``out``::
 
     audio/0000/story_0000000.flac ...   (one folder per 1000 items)
-    manifest.jsonl      {"id", "path", "text", "voice", "words", "duration"} sorted by id
+    manifest.jsonl      {"id", "path", "text", "voice", "words", "duration"} sorted by id;
+                        espeak-ng also gives "phones" ([[phone, start_s, end_s], ...])
     config.yaml         the resolved SynthConfig
     failures.jsonl      items that could not be spoken (the job goes on; --strict stops)
 
@@ -112,13 +113,19 @@ def speak_job(job: Job, backend: Any = None) -> dict[str, Any]:
 
     tts = backend or _BACKEND
     try:
-        wav, sr, words = tts.synthesize(job.text, job.voice)
+        phones = None
+        if hasattr(tts, "synthesize_phones"):  # espeak-ng: phone timings too
+            wav, sr, words, phones = tts.synthesize_phones(job.text, job.voice)
+        else:
+            wav, sr, words = tts.synthesize(job.text, job.voice)
         save_audio(job.path, wav, sr)
     except Exception as e:  # noqa: BLE001 - recorded in failures.jsonl
         return {"id": job.id, "path": job.rel, "error": f"{type(e).__name__}: {e}"}
     rec = {"id": job.id, "path": job.rel, "text": job.text, "voice": job.voice.name,
            "rate": job.voice.rate, "pitch": job.voice.pitch, "words": words,
            "duration": round(len(wav) / sr, 4)}
+    if phones is not None:
+        rec["phones"] = phones
     rec.update(dict(job.extra))
     return rec
 

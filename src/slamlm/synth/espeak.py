@@ -27,10 +27,11 @@ import numpy as np
 # speak_lib.h constants
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _INIT_DONT_EXIT = 0x8000
+_INIT_PHONEME_EVENTS = 0x0001  # also report each phoneme as it starts (audio is unchanged)
 _POS_CHARACTER = 1
 _CHARS_UTF8 = 1
 _RATE, _VOLUME, _PITCH, _RANGE = 1, 2, 3, 4
-_EVENT_NAMES = {1: "word", 2: "sentence", 5: "end", 6: "msg_end"}
+_EVENT_NAMES = {1: "word", 2: "sentence", 5: "end", 6: "msg_end", 7: "phoneme"}
 _PHONEMES_SPACED = ord(" ") << 8  # ASCII phoneme names, a space between phonemes
 _STRESS = "',%="  # stress / syllabic marks around a phoneme name ("_" tokens are pauses)
 
@@ -55,13 +56,15 @@ _Callback = ctypes.CFUNCTYPE(
 
 @dataclass(frozen=True)
 class SynthEvent:
-    """A marker from the engine: ``kind`` word/sentence/end, ``pos`` 0-based char offset,
-    ``length`` chars, ``sample`` index in the engine's output."""
+    """A marker from the engine: ``kind`` word/sentence/end/phoneme, ``pos`` 0-based char
+    offset, ``length`` chars, ``sample`` index in the engine's output; ``name``: a phoneme
+    event's ASCII phoneme name, stress marks dropped ("" for other kinds; "_" names a pause)."""
 
     kind: str
     pos: int
     length: int
     sample: int
+    name: str = ""
 
 
 class EspeakError(RuntimeError):
@@ -84,7 +87,7 @@ class EspeakEngine:
         self.lib.espeak_Initialize.restype = ctypes.c_int
         data = espeakng_loader.get_data_path().encode()
         self.sample_rate = self.lib.espeak_Initialize(
-            _AUDIO_OUTPUT_SYNCHRONOUS, 0, data, _INIT_DONT_EXIT
+            _AUDIO_OUTPUT_SYNCHRONOUS, 0, data, _INIT_DONT_EXIT | _INIT_PHONEME_EVENTS
         )
         if self.sample_rate <= 0:
             raise EspeakError(f"espeak_Initialize failed with data path {data.decode()}")
@@ -107,9 +110,9 @@ class EspeakEngine:
         while events[i].type != 0:
             e = events[i]
             if e.type in _EVENT_NAMES:
-                self._events.append(
-                    SynthEvent(_EVENT_NAMES[e.type], e.text_position - 1, e.length, e.sample)
-                )
+                name = e.id.decode("ascii", "replace").strip(_STRESS) if e.type == 7 else ""
+                self._events.append(SynthEvent(
+                    _EVENT_NAMES[e.type], e.text_position - 1, e.length, e.sample, name))
             i += 1
         return 0
 

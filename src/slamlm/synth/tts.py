@@ -7,6 +7,11 @@ the clause, trimmed of trailing silence) and repairs words the engine merged (no
 span is split in proportion to letters) or split (several events: the first one counts). The
 flite backend has no word events: its timings are estimated in proportion to letters.
 
+The espeak-ng backend also times phonemes (:meth:`EspeakBackend.synthesize_phones`):
+``[[phone, start_s, end_s], ...]`` from the engine's PHONEME events, covering the audio from
+the first phoneme to the end, pauses named ``"_"``. The phone-posterior unit encoder
+(:mod:`slamlm.units.phones`) learns from these.
+
 Example:
     >>> tts = get_backend("espeak")
     >>> wav, sr, words = tts.synthesize("The cat sat.", Voice("en-us"))
@@ -55,6 +60,7 @@ class Voice:
 
 
 Words = list[list]
+Phones = list[list]
 
 
 class TTSBackend(Protocol):
@@ -209,6 +215,27 @@ def _word_ends(words, starts, clause_ends, voiced, first, last, n, sr) -> Words:
     return out
 
 
+def phone_spans(events, n_samples: int, sr: int) -> Phones:
+    """[[phone, start_s, end_s], ...] from PHONEME events: each phone lasts until the next one
+    starts (the last until ``n_samples``); names starting with "_" are pauses, named "_";
+    empty spans are dropped.
+
+    Example:
+        >>> from slamlm.synth.espeak import SynthEvent
+        >>> ev = [SynthEvent("phoneme", 0, 0, 100, "k"), SynthEvent("phoneme", 0, 0, 300, "_:")]
+        >>> phone_spans(ev, 400, 100)
+        [['k', 1.0, 3.0], ['_', 3.0, 4.0]]
+    """
+    marks = [(min(max(e.sample, 0), n_samples), "_" if e.name.startswith("_") else e.name)
+             for e in events if e.kind == "phoneme" and e.name]
+    out: Phones = []
+    for k, (s, name) in enumerate(marks):
+        e = marks[k + 1][0] if k + 1 < len(marks) else n_samples
+        if e > s:
+            out.append([name, round(s / sr, 4), round(e / sr, 4)])
+    return out
+
+
 class EspeakBackend:
     """espeak-ng (default). Output 16 kHz float32; ``isolate`` -> deterministic samples."""
 
@@ -222,6 +249,11 @@ class EspeakBackend:
         self.seed = seed
 
     def synthesize(self, text: str, voice: Voice) -> tuple[np.ndarray, int, Words]:
+        wav, sr, words, _ = self.synthesize_phones(text, voice)
+        return wav, sr, words
+
+    def synthesize_phones(self, text: str, voice: Voice) -> tuple[np.ndarray, int, Words, Phones]:
+        """:meth:`synthesize` plus phone timings (see :func:`phone_spans`)."""
         text = normalize_text(text)
         if not text_words(text):
             raise ValueError(f"nothing to speak in {text!r}")
@@ -232,10 +264,12 @@ class EspeakBackend:
             raise RuntimeError(f"espeak-ng produced no audio for {text[:60]!r}")
         wav = pcm.astype(np.float32) / 32768.0
         words = align_words(text, events, wav, sr)
+        phones = phone_spans(events, len(wav), sr)
         out = resample(wav, sr, TARGET_SR)
         dur = len(out) / TARGET_SR  # times are in seconds: only clip to the resampled length
         words = [[w, round(min(s, dur), 4), round(min(e, dur), 4)] for w, s, e in words]
-        return out, TARGET_SR, words
+        phones = [[p, round(min(s, dur), 4), round(min(e, dur), 4)] for p, s, e in phones]
+        return out, TARGET_SR, words, phones
 
 
 class FliteBackend:

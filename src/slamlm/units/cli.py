@@ -1,4 +1,4 @@
-"""``slam units``: extract (default), merge, fit-kmeans, import-peer, export-peer.
+"""``slam units``: extract (default), merge, fit-kmeans, train-phones, import-peer, export-peer.
 
 Example:
     $ slam units extract data/audio --out run/units --encoder mel --k 500
@@ -11,6 +11,8 @@ Example:
     $ slam units data/audio --out run/units --shard slurm   # in an sbatch --array=0-31 job
     $ slam units merge run/units                           # then: check + join the shards
     $ slam units fit-kmeans data/audio --out km.safetensors --encoder hubert:slprl/mhubert-base-25hz
+    $ slam units train-phones synth/stories/manifest.jsonl --out run/phones  # espeak phones
+    $ slam units synth/stories/manifest.jsonl --out run/units --encoder phones:run/phones
     $ slam units import-peer features.jsonl --out run/peer_units
     $ slam units export-peer run/units --out tokens.jsonl --format tokens
 """
@@ -30,6 +32,9 @@ COMMAND = Command("units", "audio -> discrete units (extract, fit-kmeans, peer I
     Command("fit-kmeans", "fit a k-means on encoder frames of some audio",
             config="slamlm.units.fit:FitConfig", run="slamlm.units.fit:run_fit_kmeans",
             positional=("input",)),
+    Command("train-phones", "learn a phone-posterior encoder from a slam synth manifest",
+            config="slamlm.units.phones:PhoneTrainConfig",
+            run="slamlm.units.phones:train_phone_encoder", positional=("manifest",)),
     Command("import-peer", "peer features.jsonl/tokens.jsonl -> units folder",
             config="slamlm.units.peer:PeerImportConfig", run="slamlm.units.peer:run_import_peer",
             positional=("file",)),

@@ -108,6 +108,8 @@ class UnitExtractor:
              "kmeans_path": str(Path(km.path).resolve()) if km and km.path else None}
         if isinstance(self.encoder, HubertEncoder):  # input padding changes the frame grid
             d["pad"] = self.encoder.pad
+        if hasattr(self.encoder, "weights_hash"):  # a trained phone encoder (units/phones.py)
+            d["encoder_hash"] = self.encoder.weights_hash
         return d
 
     @classmethod
@@ -122,6 +124,11 @@ class UnitExtractor:
         if str(d["encoder"]).startswith("hubert:"):  # identities from before padding: pad 0
             pad = int(d.get("pad", 0))
         ex = cls.load(d["encoder"], path, layer=int(d.get("layer") or 11), device=device, pad=pad)
+        have = getattr(ex.encoder, "weights_hash", None)
+        if d.get("encoder_hash") and have != d["encoder_hash"]:
+            raise ValueError(f"encoder {d['encoder']} has weights {have}, but the units were made "
+                             f"with {d['encoder_hash']} (retrained since?): use the encoder they "
+                             f"were made with")
         if d.get("kmeans_hash") and ex.kmeans is not None and ex.kmeans.hash != d["kmeans_hash"]:
             raise ValueError(f"k-means {path} has hash {ex.kmeans.hash}, but the units were made "
                              f"with {d['kmeans_hash']}: pass the k-means they were made with")

@@ -117,9 +117,12 @@ def ensure_kmeans(cfg: Any, items: list[AudioItem], out: Path) -> Path:
 
     if cfg.kmeans:
         return Path(cfg.kmeans)
+    from slamlm.units.encoders import encoder_id
+
+    want = encoder_id(cfg.encoder)
     for p in sorted(out.glob("kmeans-*.safetensors")):
         km = load_kmeans(p)
-        if (km.encoder and same_encoder(km.encoder, cfg.encoder) and km.k == cfg.k
+        if (km.encoder and same_encoder(km.encoder, want) and km.k == cfg.k
                 and (km.layer == cfg.layer or not cfg.encoder.startswith("hubert"))):
             log.info("no --kmeans given: reusing %s fit earlier on this input", p)
             return p

@@ -99,11 +99,14 @@ def nearest(x: torch.Tensor, c: torch.Tensor, c2: torch.Tensor | None = None,
 
 
 def same_encoder(a: str, b: str) -> bool:
-    """Equal ids, or HuBERTs with the same final path part (``/models/x`` == ``org/x``)."""
+    """Equal ids, or HuBERTs (phone encoders) with the same final path part (``/models/x`` ==
+    ``org/x``); a moved phone encoder is checked by its weights' hash in unit identities."""
     if a == b:
         return True
-    if a.startswith("hubert:") and b.startswith("hubert:"):
-        return Path(a[7:].rstrip("/")).name == Path(b[7:].rstrip("/")).name
+    for kind in ("hubert:", "phones:"):
+        if a.startswith(kind) and b.startswith(kind):
+            n = len(kind)
+            return Path(a[n:].rstrip("/")).name == Path(b[n:].rstrip("/")).name
     return False
 
 

@@ -1,0 +1,100 @@
+"""The phone-posterior encoder: espeak-ng phone timings, training, the ``phones:`` encoder,
+k-means over its posteriors, identity checks and the mel inverse of phone units."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from slamlm.synth.corpus import SynthConfig, run_synth
+from slamlm.synth.tts import Voice, get_backend
+from slamlm.units.extractor import UnitExtractor
+from slamlm.units.phones import PhoneEncoder, PhoneTrainConfig, frame_labels, train_phone_encoder
+from slamlm.units.runner import UnitsConfig, run_units
+
+
+@pytest.fixture(scope="module")
+def stories(tmp_path_factory):
+    out = tmp_path_factory.mktemp("phones") / "stories"
+    run_synth(SynthConfig(out=str(out), n=10, voices=("en-us", "en-us+f3"), workers=1))
+    return out / "manifest.jsonl"
+
+
+@pytest.fixture(scope="module")
+def encoder_dir(stories):
+    return train_phone_encoder(PhoneTrainConfig(manifest=str(stories), out=str(
+        stories.parent.parent / "enc"), budget_s=20, epochs=10, batch=2, hidden=64, threads=1))
+
+
+def test_espeak_phone_timings_leave_audio_and_words_unchanged():
+    tts = get_backend("espeak")
+    wav, sr, words, phones = tts.synthesize_phones("The rabbit likes the carrot.", Voice("en-us"))
+    wav2, _, words2 = tts.synthesize("The rabbit likes the carrot.", Voice("en-us"))
+    assert np.array_equal(wav, wav2) and words == words2
+    names = [p[0] for p in phones if p[0] != "_"]
+    assert names[:7] == ["D", "@2", "r", "a", "b", "I", "t"]  # "the rabbit", stress dropped
+    starts = [p[1] for p in phones]
+    assert starts == sorted(starts) and all(s < e for _, s, e in phones)
+    assert phones[-1][2] == pytest.approx(len(wav) / sr, abs=1e-3)
+
+
+def test_manifest_records_phones_and_labels_follow_them(stories):
+    rec = json.loads(stories.read_text().splitlines()[0])
+    assert rec["phones"] and rec["phones"][0][1] < rec["words"][0][2]
+    index = {"_": 0, **{p: i + 1 for i, p in enumerate(sorted({p[0] for p in rec["phones"]} - {"_"}))}}
+    lab = frame_labels(rec["phones"], int(rec["duration"] * 25), index)
+    assert lab.max() > 0 and len(set(lab.tolist())) > 10
+
+
+def test_trained_encoder_gives_phone_posteriors(encoder_dir, stories):
+    meta = json.loads((encoder_dir / "config.json").read_text())
+    assert meta["format"] == "slamlm-phones-1" and "_" in meta["phones"]
+    assert meta["heldout_frame_accuracy"] > 0.3  # a tiny net, 10 stories: far above chance
+    enc = PhoneEncoder(encoder_dir)
+    assert enc.id == f"phones:{encoder_dir.resolve()}" and len(enc.weights_hash) == 16
+    wav = np.random.default_rng(0).standard_normal(16000 * 2).astype(np.float32) * 0.1
+    (f,) = enc.features([wav])
+    assert f.shape == (50, enc.dim) and torch.allclose(f.sum(1), torch.ones(50), atol=1e-4)
+    # a frame does not depend on the batch it is encoded in
+    (g, _) = enc.features([wav, wav[:16000]])
+    assert torch.allclose(f, g, atol=1e-6)
+
+
+def test_retrain_keeps_or_refuses(encoder_dir, stories):
+    same = PhoneTrainConfig(manifest=str(stories), out=str(encoder_dir), budget_s=20,
+                            epochs=10, batch=2,
+                            hidden=64, threads=1)
+    before = (encoder_dir / "phone_encoder.safetensors").read_bytes()
+    assert train_phone_encoder(same) == encoder_dir
+    assert (encoder_dir / "phone_encoder.safetensors").read_bytes() == before
+    with pytest.raises(FileExistsError, match="other settings"):
+        train_phone_encoder(PhoneTrainConfig(manifest=str(stories), out=str(encoder_dir), hidden=32))
+
+
+def test_manifest_without_phones_is_refused(tmp_path, stories):
+    rows = [json.loads(x) for x in stories.read_text().splitlines()]
+    for r in rows:
+        r.pop("phones")
+    bad = stories.parent / "old_manifest.jsonl"
+    bad.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with pytest.raises(ValueError, match="have no 'phones'.*re-run slam synth"):
+        train_phone_encoder(PhoneTrainConfig(manifest=str(bad), out=str(tmp_path / "e")))
+    assert not (tmp_path / "e").exists()
+
+
+def test_units_from_phones_identity_and_mel_inverse(encoder_dir, stories, tmp_path):
+    from slamlm.generate.vocoder import load_vocoder
+
+    out = run_units(UnitsConfig(input=str(stories), out=str(tmp_path / "units"),
+                                encoder=f"phones:{encoder_dir}", k=12, device="cpu"))
+    ident = json.loads((out / "identity.json").read_text())
+    assert ident["encoder"] == f"phones:{encoder_dir.resolve()}"
+    assert ident["encoder_hash"] == PhoneEncoder(encoder_dir).weights_hash
+    ex = UnitExtractor.from_identity(ident)
+    assert ex.kmeans.k == 12 and ex.kmeans.dim == ex.encoder.dim
+    voc = load_vocoder("auto", ident)
+    wav = voc(np.array([1, 2, 3]), np.array([3, 2, 4]))
+    assert wav.shape == (9 * 640,) and np.isfinite(wav).all() and np.abs(wav).max() > 0
+    with pytest.raises(ValueError, match="retrained since"):
+        UnitExtractor.from_identity({**ident, "encoder_hash": "0" * 16})
