@@ -112,15 +112,13 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     return None
 
 
-def auto_threads(cfg: Any, info: DistInfo) -> bool:
-    """Whether this run picks its CPU thread count by probing (``train.threads: 0``)."""
-    return info.device.type == "cpu" and cfg.train.threads == 0
-
-
-def tune_threads(cfg: Any, info: DistInfo) -> None:
-    """CPU runs: ``train.threads``, or the count that is fastest now (see set_cpu_threads)."""
+def tune_threads(cfg: Any, info: DistInfo) -> float:
+    """CPU runs: ``train.threads``, or the count that is fastest now (see set_cpu_threads;
+    re-setting a fixed count is a no-op). Returns the seconds it took (probing counts as eval)."""
+    t0 = time.perf_counter()
     if info.device.type == "cpu":
         set_cpu_threads(cfg.train.threads, info.world)
+    return time.perf_counter() - t0
 
 
 def setup(cfg: Any, obj: Objective, info: DistInfo) -> Run:
@@ -229,10 +227,7 @@ def _fit(cfg: Any, obj: Objective, info: DistInfo) -> Path:
             last_log = (state.step, state.elapsed, state.tokens)
             _bar_update(bar, state, r, rec)
         if s.eval_every and state.step % s.eval_every == 0 and state.step != r.max_steps:
-            if auto_threads(cfg, info):  # the load may have changed: re-probe (eval time)
-                t1 = time.perf_counter()
-                tune_threads(cfg, info)
-                state.eval_s += time.perf_counter() - t1
+            state.eval_s += tune_threads(cfg, info)  # the load may have changed: re-probe
             val_step = _validate(obj, r, metrics, info)
         if s.ckpt_every and state.step % s.ckpt_every == 0:
             state.skipped = skipped0 + int(totals.bad_total.item())

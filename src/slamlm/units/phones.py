@@ -38,7 +38,6 @@ import random
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -203,8 +202,8 @@ def train_phone_encoder(cfg: PhoneTrainConfig) -> Path:
     net.std.copy_(allf.std(0) + 1e-5)
     ally = torch.cat([labels[i] for i in train])
     sums = torch.zeros(len(inventory), mel.dim).index_add_(0, ally, allf)
-    counts = torch.bincount(ally, minlength=len(inventory)).clamp(min=1)[:, None]
-    net.phone_mels.copy_(torch.where(counts > 0, sums / counts, allf.mean(0)))
+    counts = torch.bincount(ally, minlength=len(inventory))[:, None]  # 0: only in held-out
+    net.phone_mels.copy_(torch.where(counts > 0, sums / counts.clamp(min=1), allf.mean(0)))
     del allf, ally
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=0.01)
     budget = cfg.budget_s
@@ -305,7 +304,3 @@ def weights_hash(folder: str | Path) -> str:
                                 f"train-phones --manifest M --out {folder})")
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
-
-def describe(folder: str | Path) -> dict[str, Any]:
-    """The config.json of a trained phone encoder."""
-    return json.loads((Path(folder) / CONFIG).read_text())
