@@ -111,13 +111,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--json", type=Path, default=None, help="also write the table here")
     ap.add_argument("--cache", type=Path, default=None,
                     help="unit cache folder (default RUN/eval/cache, the demo eval's)")
+    ap.add_argument("--bench", type=Path, default=None,
+                    help="benchmarks folder (default RUN/synth/bench, the demo's)")
     args = ap.parse_args(argv)
 
     docs, k = _training_docs(args.run)
     bos, eos = k, k + 1  # any two ids outside the units: only their statistics matter
     docs = [[bos, *d, eos] for d in docs]
     benches = {name: read_benchmark(path, name) for name, path in
-               benches_in(args.run / "synth" / "bench").items()}
+               benches_in(args.bench or args.run / "synth" / "bench").items()}
     cache = _bench_units(args.run, sorted({str(s) for b in benches.values() for p in b.pairs
                                            for s in (p.positive, p.negative)}), args.cache)
     print(f"{len(docs)} training documents, {sum(map(len, docs))} tokens, {k} units; "

@@ -61,7 +61,7 @@ def test_minimal_pairs_come_in_both_directions():
             shorter_bad += len(bad) < len(good)
     assert longer_bad > 80 and shorter_bad > 80
     for it in cloze_items(3) + cloze_items(3, topic=True):
-        assert len(it["options"]) == 10 and [it["good"], it["bad"], {}] == it["options"][0]
+        assert len(it["options"]) >= 4 and [it["good"], it["bad"], {}] == it["options"][0]
 
 
 def test_match_items_is_deterministic_and_picks_close_options():

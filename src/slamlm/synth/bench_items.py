@@ -26,7 +26,16 @@ import random
 import re
 from collections import Counter
 
-from slamlm.synth.stories import _fill, an, load_lexicon, story_parts, story_text
+from slamlm.synth.stories import (
+    PLOTS,
+    PRONOUNS,
+    _fill,
+    an,
+    load_lexicon,
+    story_parts,
+    story_slots,
+    story_text,
+)
 
 _VOWELS = "aeiouy"
 _CHUNK = re.compile(r"[aeiouy]+|[^aeiouy]+")
@@ -150,77 +159,88 @@ def wuggy_items(n: int, seed: int = 0, k: int = 16, top_words: int = 0) -> list[
     return out
 
 
-IRREGULAR = {"ate": "eated", "ran": "runned", "found": "finded", "saw": "seed", "drew": "drawed",
-             "gave": "gived", "took": "taked", "threw": "throwed", "caught": "catched",
-             "brought": "bringed", "flew": "flied", "rode": "rided"}
-PARTICIPLE = {"ate": "eaten", "ran": "run", "saw": "seen", "drew": "drawn", "gave": "given",
-              "took": "taken", "threw": "thrown", "flew": "flown", "rode": "ridden"}
-INTRANSITIVE = ["slept", "laughed", "yawned", "snored", "giggled", "sneezed", "arrived", "smiled"]
-TRANSITIVE = ["found", "liked", "washed", "painted", "carried", "pushed", "fixed", "hugged"]
-VERBS_3SG = ["likes", "wants", "sees", "finds", "needs"]
-
-
-def _agreement(r: random.Random, name: str, obj: str, animal: str, pl: str, adj: str):
-    """Subject-verb agreement with a singular or a plural subject (so "-s" is on either side)."""
-    v = r.choice(VERBS_3SG)
-    a, b = r.choice([("are", "is"), ("were", "was")])
-    return r.choice([
-        ("simple", f"{name} {v} the {obj}.", f"{name} {v[:-1]} the {obj}."),
-        ("simple", f"The {pl} {v[:-1]} the {obj}.", f"The {pl} {v} the {obj}."),
-        ("across_prepositional_phrase", f"The {pl} near {name} {a} {adj}.",
-         f"The {pl} near {name} {b} {adj}."),
-        ("across_prepositional_phrase", f"The {animal} near {name} {b} {adj}.",
-         f"The {animal} near {name} {a} {adj}."),
-    ])
+# Regularised pasts of the lexicon's irregular verbs: the ungrammatical member of sBLIMP's
+# irregular_forms (a child's "eated"), never said by the story grammar.
+REGULARISED = {"ran": "runned", "swam": "swimmed", "sang": "singed", "drew": "drawed",
+               "built": "builded", "ate": "eated", "drank": "drinked", "found": "finded",
+               "lost": "losed", "gave": "gived", "took": "taked", "brought": "bringed",
+               "threw": "throwed", "caught": "catched", "hid": "hided", "flew": "flied",
+               "rode": "rided", "broke": "breaked", "dug": "digged", "slept": "sleeped",
+               "woke": "waked", "made": "maked", "spun": "spinned", "slid": "slided"}
 
 
 def _blimp_pair(kind: str, r: random.Random) -> tuple[str, str, str]:
-    """(subtype, good, bad) for one phenomenon."""
+    """(subtype, good, bad) for one phenomenon of the story grammar.
+
+    Each good sentence follows a frame the training stories use (``stories.py``) with a
+    held-out name in it; the bad one breaks one rule of that grammar.
+    """
     lx = load_lexicon()
     name = r.choice(lx["heldout_names"])
-    g = lx.gender[name]
-    animal, obj = r.choice(lx["animals"]), r.choice(lx["objects"])
+    his = PRONOUNS[lx.gender[name]][2]
+    animal = r.choice([a for a in lx["animals"] if lx.plurals[a] != a])
     pl = lx.plurals[animal]
-    adj = r.choice(lx["adjectives"][:60])
-    if kind == "subject_verb_agreement":
-        return _agreement(r, name, obj, animal, pl, adj)
-    if kind == "determiner_noun_agreement":
-        d1, d2 = r.choice([("these", "this"), ("those", "that")])
+    adj, place, num = r.choice(lx["adjectives"]), r.choice(lx["places"]), r.choice(lx["numbers"])
+    relative, food = r.choice(lx["relatives"]), r.choice(lx["foods"])
+    adv = r.choice(lx["adverbs"])
+    there_was = f"Once upon a time, there was {an(adj)} {animal} named {name}."
+    there_were = f"There were {num} {adj} {pl} near {name}."
+    if kind == "subject_verb_agreement":  # existential was/were with the noun's number
         if r.random() < 0.5:
-            return "plural", f"{name} saw {d1} {pl}.", f"{name} saw {d2} {pl}."
-        return "singular", f"{name} saw {d2} {animal}.", f"{name} saw {d1} {animal}."
-    if kind == "argument_structure":
-        trans, intrans = r.choice(TRANSITIVE), r.choice(INTRANSITIVE)
+            return "singular", there_was, there_was.replace(" was ", " were ")
+        return "plural", there_were, there_were.replace("There were", "There was")
+    if kind == "determiner_noun_agreement":  # a / an before the next sound
+        vowel = r.random() < 0.5
+        word = r.choice([w for w in lx["adjectives"] + lx["animals"]
+                         if (w[0] in "aeiou") == vowel])
+        rest = f" {animal}" if word in lx["adjectives"] else ""
+        right, wrong = ("an", "a") if vowel else ("a", "an")
+        frame = f"At the {place}, {name} saw {{}} {word}{rest}."
+        return "a_an", frame.format(right), frame.format(wrong)
+    if kind == "noun_number":  # a numeral takes a plural, "a" a singular
         if r.random() < 0.5:
-            return "transitive", f"{name} {trans} the {obj}.", f"{name} {intrans} the {obj}."
-        return "intransitive", f"{name} {intrans}.", f"{name} {trans}."
-    if kind == "word_order":
+            return "plural", there_were, there_were.replace(f" {pl} ", f" {animal} ")
+        return "singular", there_was, there_was.replace(f" {animal} ", f" {pl} ")
+    verb = r.choice([v for v in lx["verbs"] if lx.past[v] != v])
+    past = lx.past[verb]
+    while_frame = f"{name} {{}} {adv} while {his} {relative} ate {an(adj)} {food}."
+    if kind == "verb_form":  # "liked to" takes the base form; a story's narration the past
         if r.random() < 0.5:
-            return "adjective_noun", f"{name} saw the {adj} {animal}.", f"{name} saw the {animal} {adj}."
-        return "subject_verb_object", f"{name} gave the {obj} to the {animal}.", f"{name} the {obj} gave to the {animal}."
-    if kind == "anaphor_agreement":
-        good, bad = ("herself", "himself") if g == "f" else ("himself", "herself")
-        return "anaphor_gender_agreement", f"{name} saw {good} in the mirror.", f"{name} saw {bad} in the mirror."
-    if r.random() < 0.5:  # the wrong form is longer ("eated") ...
-        past, wrong = r.choice(sorted(IRREGULAR.items()))
-        return "irregular_past", f"Yesterday {name} {past} the {obj}.", f"Yesterday {name} {wrong} the {obj}."
-    past, part = r.choice(sorted(PARTICIPLE.items()))  # ... or shorter ("had ate")
-    return "irregular_participle", f"{name} had {part} the {obj}.", f"{name} had {past} the {obj}."
+            frame = f"Every day, {name} liked to {{}} in the {place}."
+            return "infinitive", frame.format(verb), frame.format(past)
+        return "past", while_frame.format(past), while_frame.format(verb)
+    if kind == "irregular_forms":
+        irregular, wrong = r.choice(sorted(REGULARISED.items()))
+        return "irregular_past", while_frame.format(irregular), while_frame.format(wrong)
+    if r.random() < 0.5:  # word_order
+        frame = f"At the {place}, {name} saw the {{}}."
+        return "adjective_noun", frame.format(f"{adj} {animal}"), frame.format(f"{animal} {adj}")
+    obj = r.choice(lx["objects"])
+    return ("verb_object", f"{name} gave the {obj} to the {animal}.",
+            f"{name} the {obj} gave to the {animal}.")
 
 
-BLIMP_TYPES = ("subject_verb_agreement", "determiner_noun_agreement", "argument_structure",
-               "word_order", "anaphor_agreement", "morphology")
+BLIMP_TYPES = ("subject_verb_agreement", "determiner_noun_agreement", "noun_number",
+               "verb_form", "irregular_forms", "word_order")
 
 
 def blimp_items(n: int, seed: int = 0, k: int = 8) -> list[dict]:
     """``n`` grammatical/ungrammatical sentence pairs across :data:`BLIMP_TYPES`, each with
-    ``k`` options of the same phenomenon (other names, words and directions)."""
+    ``k`` options of the same phenomenon (other names, words and directions).
+
+    Like the real sBLIMP, which tests rules of the language its models learn from, every
+    phenomenon is a rule the story grammar follows (a model can learn it from the stories):
+    was/were and a/an agreement, plural after a numeral, the verb form after "liked to" and
+    in narration, irregular pasts, adjective-noun and verb-object order.
+    """
     out = []
     for i in range(n):
         r = random.Random(f"bench/syntactic/{seed}/{i}")
         kind = BLIMP_TYPES[i % len(BLIMP_TYPES)]
-        options = []
-        while len(options) < k:
+        options: list[list] = []
+        for _ in range(20 * k):
+            if len(options) >= k:
+                break
             sub, good, bad = _blimp_pair(kind, r)
             if [good, bad, {"subtype": sub}] not in options:
                 options.append([good, bad, {"subtype": sub}])
@@ -230,69 +250,97 @@ def blimp_items(n: int, seed: int = 0, k: int = 8) -> list[dict]:
     return out
 
 
-# Benchmark-only plot sentences: each one names the (held-out) character, so none of them
-# can be produced by the training story grammar.
-BENCH_PLOTS: dict[str, tuple[list[str], list[str]]] = {
-    "lost": (["Then {name} could not find {his} {obj} anywhere.",
-              "{Name} looked in {his} bag, but the {obj} was gone."],
-             ["At last, {name} found the {obj} under a big {leaf}.",
-              "{Name} and {his} {relative} searched until they found the {obj} behind a tree."]),
-    "stuck": (["Suddenly, the {obj} of {name} got stuck high up in a tree.",
-               "{Name} dropped the {obj} into the {water}, and it started to float away."],
-              ["The tall {animal} reached up and got the {obj} down for {name}.",
-               "{Name} used a long stick to bring the {obj} back."]),
-    "taken": (["Suddenly, a naughty {animal} grabbed the {obj} of {name} and ran away.",
-               "{An_animal} came and took the {obj} from {name} without asking."],
-              ["The {animal} came back, gave the {obj} to {name} and said sorry.",
-               "{Name} asked the {animal} nicely, and the {animal} gave the {obj} back."]),
-    "weather": (["Then dark clouds came, and {name} got wet in the heavy rain.",
-                 "Then the wind became so strong that {name} felt cold."],
-                ["{Name} ran home and drank warm {drink} until the sun came out again.",
-                 "{Name} opened a big umbrella and stayed dry."]),
-    "hurt": (["{Name} fell down and hurt {his} knee.",
-              "{Name} saw that the little {animal} had hurt its leg."],
-             ["{Name} put a bandage on it, and soon it felt better.",
-              "{Name} took good care of it, and after a few days it was well again."]),
-    "hungry": (["After a while, {name} and the {animal} were very hungry.",
-                "{Name} wanted to eat, but the basket was empty."],
-               ["{Name} brought {foods} for everyone to share.",
-                "{Name} picked some {foods}, and they ate them together under a tree."]),
-}
-
-
-def _wrong_endings(r: random.Random, plot: str, cast, topic: bool) -> list[str]:
-    """One filled ending of each other plot (sSC: same cast; tSC: another story's cast, an
-    ending that names a thing or an animal)."""
+def _cast_words(cast) -> set[str]:
+    """The words that tell one story's topic from another's: who and what it is about."""
     lx = load_lexicon()
-    if topic:
-        _, cast, _ = story_parts(r, [x for x in lx["heldout_names"] if x != cast.name])
-    out = []
-    for oplot in sorted(BENCH_PLOTS):
-        if oplot == plot:
-            continue
-        tpls = BENCH_PLOTS[oplot][1]
-        if topic:
-            tpls = [t for t in tpls if "{obj}" in t or "{animal}" in t] or tpls
-        out.append(_fill(r.choice(tpls), cast, r))
+    return {cast.name.lower(), cast.obj, cast.animal, cast.relative, lx.plurals[cast.food]}
+
+
+def _words(text: str) -> set[str]:
+    return {w.lower() for w in re.findall(r"[A-Za-z]+", text)}
+
+
+def _other_cast(r: random.Random, cast):
+    """The cast of another story that shares none of ``cast``'s topic words."""
+    lx = load_lexicon()
+    mine = _cast_words(cast)
+    for _ in range(100):
+        _, other, _ = story_parts(r, [x for x in lx["heldout_names"] if x != cast.name])
+        if not _cast_words(other) & mine:
+            return other
+    return other  # pragma: no cover - the lexicon has dozens of each kind
+
+
+def _wrong_endings(r: random.Random, plot: str, cast) -> list[str]:
+    """sSC: every resolution of every other plot, filled with the same cast."""
+    return [_fill(t, cast, r) for oplot in sorted(PLOTS) if oplot != plot for t in PLOTS[oplot][1]]
+
+
+def _fill_same(tpl: str, casts: list, r: random.Random) -> list[str]:
+    """``tpl`` filled once per cast with the same incidental draws (drink, leaf, water)."""
+    state, out = r.getstate(), []
+    for c in casts:
+        r.setstate(state)
+        out.append(_fill(tpl, c, r))
     return out
 
 
-def cloze_items(n: int, seed: int = 0, topic: bool = False) -> list[dict]:
-    """Story-cloze items: ``context`` + correct ending vs wrong ending. sSC (``topic=False``):
-    the wrong ending resolves another plot with the same cast; tSC: it comes from another
-    story about other characters and things. ``options``: every (correct ending, wrong
-    ending) combination of the plot's two endings and one ending of each other plot."""
+def _cloze_story(r: random.Random, topic: bool) -> tuple[str, list[str], object, str]:
+    """(context, resolution templates, cast, plot) of one story-cloze item. tSC keeps a story
+    whose context names something a resolution names again (the story's topic carries into
+    its ending, as in real tSC), redrawing the story otherwise."""
     lx = load_lexicon()
+    for _ in range(200):
+        slots, cast, plot = story_slots(r, lx["heldout_names"])
+        upto = [k for k, _ in slots].index("problem") + 1
+        context = " ".join(s for _, s in slots[:upto])
+        tpls = list(PLOTS[plot][1])
+        if topic:
+            shared = _cast_words(cast) & _words(context)
+            probe = random.Random(0)
+            tpls = [t for t in tpls if _words(_fill(t, cast, probe)) & shared]
+        if tpls:
+            return context, tpls, cast, plot
+    raise RuntimeError("no story-cloze story found in 200 draws")  # pragma: no cover
+
+
+def cloze_items(n: int, seed: int = 0, topic: bool = False) -> list[dict]:
+    """Story-cloze items: ``context`` + correct ending vs wrong ending.
+
+    Like spoken StoryCloze (held-out stories of the training distribution), each item is a
+    new story of the story grammar about a held-out character: ``context`` is the story up to
+    its problem (opening, the sentences before the problem, the problem), the correct ending
+    is a resolution of that problem.
+
+    - sSC (``topic=False``): the wrong ending resolves another plot, with the same cast. Options:
+      the plot's two resolutions x every resolution of the other plots, naming as many characters (a
+      held-out name is unknown to the model and costs many nats, whichever ending says it).
+    - tSC: the wrong ending is about another story's characters and things (no topic word in
+      common): the same resolution, filled with the other cast, so the pair differs only in
+      topic. The correct ending names again someone or something of the context. Options:
+      each such resolution x 4 other casts.
+    """
     name = "tSC" if topic else "sSC"
+    heldout = set(load_lexicon()["heldout_names"])
+
+    def names(text: str) -> int:
+        return sum(w in heldout for w in re.findall(r"[A-Za-z]+", text))
+
     out = []
     for i in range(n):
         r = random.Random(f"bench/{name}/{seed}/{i}")
-        sents, cast, plot = story_parts(r, lx["heldout_names"])
-        problem = _fill(r.choice(BENCH_PLOTS[plot][0]), cast, r)
-        context = " ".join([sents[0], problem])
-        goods = [_fill(t, cast, r) for t in BENCH_PLOTS[plot][1]]
-        bads = _wrong_endings(r, plot, cast, topic)
-        options = [[g, b, {}] for g in goods for b in bads]
+        options: list[list] = []
+        while not options:
+            context, tpls, cast, plot = _cloze_story(r, topic)
+            if topic:
+                others = [_other_cast(r, cast) for _ in range(4)]
+                for t in tpls:
+                    good, *bads = _fill_same(t, [cast, *others], r)
+                    options += [[good, b, {}] for b in bads]
+            else:
+                goods = [_fill(t, cast, r) for t in tpls]
+                options = [[g, b, {}] for g in goods for b in _wrong_endings(r, plot, cast)
+                           if names(g) == names(b)]
         first = options[r.randrange(len(options))]
         options.remove(first)
         options.insert(0, first)

@@ -17,9 +17,12 @@ at the same rate, and among the item's valid options the one closest in spoken d
 kept (sWUGGY: same espeak-ng phone count first); SALMon's other-speaker half is spoken at the
 rate that makes it last as long as the same-speaker half.
 
-Disjoint from training stories: every sentence names a character from the lexicon's
-``heldout_names`` (never used by the story grammar) and items draw from their own seed
-streams ``Random(f"bench/<name>/{seed}/{i}")``. sWUGGY items are single words (not checked).
+Disjoint from training stories: every sBLIMP and SALMon sentence and every story-cloze
+context names a character from the lexicon's ``heldout_names`` (never used by the story
+grammar), and items draw from their own seed streams ``Random(f"bench/<name>/{seed}/{i}")``.
+Story-cloze endings are resolutions of the story grammar (the correct and the wrong one
+alike), so both are familiar and only the plot tells them apart. sWUGGY items are single
+words (not checked).
 
 Example:
     >>> run_benchmarks(BenchConfig(out="data/bench", n=200))   # doctest: +SKIP
@@ -271,7 +274,8 @@ def _all_jobs(cfg: BenchConfig, tmp: Path, meas: Measurer) -> dict[str, Any]:
 
 
 # Bump when item design or matching changes what a config produces (a re-run then rebuilds).
-BENCH_VERSION = 3  # 3: sWUGGY non-words matched on phone transitions (Wuggy)
+BENCH_VERSION = 4  # 3: sWUGGY non-words matched on phone transitions (Wuggy); 4: sBLIMP
+# and story cloze test the story grammar's own rules and plots
 
 
 def _done_marker(cfg: BenchConfig) -> dict[str, Any]:

@@ -251,8 +251,13 @@ def _ending(c: Cast, r: random.Random) -> str:
     ])
 
 
-def story_parts(rng: random.Random, names: list[str] | None = None) -> tuple[list[str], Cast, str]:
-    """Sentences of one story (3-8), its cast and its plot kind."""
+def story_slots(rng: random.Random, names: list[str] | None = None
+                ) -> tuple[list[tuple[str, str]], Cast, str]:
+    """(slot, sentence) pairs of one story (3-8 sentences, in order), its cast and plot kind.
+
+    Slots: opening, trait, setting, detail, problem, attempt, attempt2, resolution, feeling,
+    ending; opening, problem and resolution are always there.
+    """
     c = make_cast(rng, names)
     kind = rng.choice(sorted(PLOTS))
     problems, resolutions = PLOTS[kind]
@@ -273,8 +278,14 @@ def story_parts(rng: random.Random, names: list[str] | None = None) -> tuple[lis
     }
     order = ["opening", "trait", "setting", "detail", "problem", "attempt", "attempt2", "resolution",
              "feeling", "ending"]
-    sents = [slots[k]() for k in order if k in keep or k in ("opening", "problem", "resolution")]
-    return sents, c, kind
+    kept = [(k, slots[k]()) for k in order if k in keep or k in ("opening", "problem", "resolution")]
+    return kept, c, kind
+
+
+def story_parts(rng: random.Random, names: list[str] | None = None) -> tuple[list[str], Cast, str]:
+    """Sentences of one story (3-8), its cast and its plot kind (see :func:`story_slots`)."""
+    kept, c, kind = story_slots(rng, names)
+    return [s for _, s in kept], c, kind
 
 
 def story_text(index: int, seed: int = 0) -> str:
