@@ -60,7 +60,9 @@ def test_cloze_items_are_new_stories_with_familiar_endings(train_stories):
                    for _, ends in PLOTS.values() for t in ends]
     for topic in (False, True):
         items = cloze_items(60, topic=topic)
-        assert len({it["plot"] for it in items}) >= 5  # sSC: no "taken" (its endings name the hero)
+        # sSC: no "taken" (its endings name the hero); tSC: the plots whose problem names
+        # what the resolution names again (lost, stuck, taken)
+        assert len({it["plot"] for it in items}) >= (3 if topic else 5)
         for it in items:
             assert it["good"] != it["bad"]
             assert not any(story.startswith(it["context"]) for story in train_stories)

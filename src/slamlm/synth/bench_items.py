@@ -292,8 +292,7 @@ def _cloze_story(r: random.Random, topic: bool) -> tuple[str, list[str], object,
     lx = load_lexicon()
     for _ in range(200):
         slots, cast, plot = story_slots(r, lx["heldout_names"])
-        upto = [k for k, _ in slots].index("problem") + 1
-        context = " ".join(s for _, s in slots[:upto])
+        context = " ".join(s for k, s in slots if k in ("opening", "problem"))
         tpls = list(PLOTS[plot][1])
         if topic:
             shared = _cast_words(cast) & _words(context)
@@ -308,9 +307,9 @@ def cloze_items(n: int, seed: int = 0, topic: bool = False) -> list[dict]:
     """Story-cloze items: ``context`` + correct ending vs wrong ending.
 
     Like spoken StoryCloze (held-out stories of the training distribution), each item is a
-    new story of the story grammar about a held-out character: ``context`` is the story up to
-    its problem (opening, the sentences before the problem, the problem), the correct ending
-    is a resolution of that problem.
+    new story of the story grammar about a held-out character: ``context`` is its opening and
+    its problem (two sentences: the story's other sentences add eval time, and a demo-sized
+    model does not use them), the correct ending is a resolution of that problem.
 
     - sSC (``topic=False``): the wrong ending resolves another plot, with the same cast. Options:
       the plot's two resolutions x every resolution of the other plots, naming as many characters (a
