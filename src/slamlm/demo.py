@@ -220,7 +220,8 @@ def _eval(cfg: DemoConfig, out: Path, models: dict[str, Path], bench: Path, step
     for name, ckpt in models.items():
         steps.run(f"eval {name}", lambda ckpt=ckpt, name=name: run_eval(EvalConfig(
             checkpoint=ckpt, benches=benches, out=out / "eval" / name, device=cfg.device,
-            threads=cfg.threads, cache=out / "eval" / "cache")), f"{name} model on {', '.join(benches)}")
+            threads=cfg.threads, cache=out / "eval" / "cache", cpu_bf16=True)),
+            f"{name} model on {', '.join(benches)}")
 
 
 def _prompts(bench: Path, n: int) -> list[str]:

@@ -106,6 +106,26 @@ def test_cuda_bf16_close_to_cpu_fp32():
         np.testing.assert_allclose(p, s, atol=0.05)  # packing changes little even in bf16
 
 
+@pytest.mark.parametrize("fast", [True, False])
+def test_cpu_bf16_only_where_bf16_is_fast(monkeypatch, fast):
+    """cpu_bf16 scores under bf16 autocast on a CPU whose bf16 matmuls are fast (close to
+    fp32, not identical), and leaves fp32 untouched elsewhere."""
+    import slamlm.device
+
+    monkeypatch.setattr(slamlm.device, "bf16_is_fast", lambda device: fast)
+    torch.manual_seed(1)
+    m = SpeechLM(named_shape("tiny", vocab_size=V)).eval()  # default init: moderate logits
+    seqs = random_seqs(40, seed=4)
+    ref = token_logprobs(m, seqs, max_tokens=4096)
+    got = token_logprobs(m, seqs, max_tokens=4096, cpu_bf16=True)
+    diff = max(float(np.abs(a - b).max()) for a, b in zip(ref, got))
+    if fast:
+        assert 0 < diff < 0.1, diff
+        assert all(np.isclose(a.mean(), b.mean(), atol=0.02) for a, b in zip(ref, got))
+    else:
+        assert diff == 0
+
+
 def _best_fit_reference(lengths, row_len):
     """Best-fit decreasing, one item at a time over all open rows (slow, obviously right)."""
     rows, room = [], []

@@ -94,8 +94,8 @@ def _model_device(model) -> torch.device:  # noqa: F821
     return p.device if p is not None else torch.device("cpu")
 
 
-def _forward_batch(model, batch: list[list[int]], seqs: list[np.ndarray], pad_id: int) -> list[
-        tuple[int, np.ndarray]]:
+def _forward_batch(model, batch: list[list[int]], seqs: list[np.ndarray], pad_id: int,
+                   cpu_bf16: bool = False) -> list[tuple[int, np.ndarray]]:
     """One packed forward; returns (sequence index, log-probs of tokens 1..n-1) pairs."""
     import torch
 
@@ -117,7 +117,7 @@ def _forward_batch(model, batch: list[list[int]], seqs: list[np.ndarray], pad_id
         docs[r, start:] = len(row)  # padding is a document of its own
     input_ids = torch.from_numpy(ids).to(device)
     doc_ids = torch.from_numpy(docs).to(device)
-    use_bf16 = device.type == "cuda"
+    use_bf16 = device.type == "cuda" or (cpu_bf16 and device.type == "cpu")
     with torch.inference_mode(), torch.autocast(device.type, torch.bfloat16, enabled=use_bf16):
         logits = model(input_ids, doc_ids=doc_ids)  # (B, T, V)
     logits = logits[:, :-1].float()
@@ -128,13 +128,14 @@ def _forward_batch(model, batch: list[list[int]], seqs: list[np.ndarray], pad_id
 
 def token_logprobs(
     model, sequences: list[np.ndarray], max_tokens: int = 16384, row_len: int | None = None,
-    pad_id: int = 0, progress: bool = False,
+    pad_id: int = 0, progress: bool = False, cpu_bf16: bool = False,
 ) -> list[np.ndarray]:
     """log p(token_t | tokens_<t) for t >= 1 of each sequence, in input order (no grad).
 
     ``max_tokens`` bounds the padded tokens of one forward; ``row_len`` (default 128 on CPU,
     1024 on GPU, capped by ``max_tokens``, at least the longest sequence) is the row length. On a
-    CUDA model the forward runs under bf16 autocast; log-softmax is always fp32.
+    CUDA model the forward runs under bf16 autocast, on a CPU model too with ``cpu_bf16`` (when
+    bf16 matmuls are fast there: ``device.bf16_is_fast``); log-softmax is always fp32.
     """
     seqs = [np.asarray(s, dtype=np.int64).reshape(-1) for s in sequences]
     lengths = [len(s) for s in seqs]
@@ -153,6 +154,10 @@ def token_logprobs(
     row_len = max(longest, row_len or min(max_tokens, default))
     rows = [[todo[j] for j in row] for row in pack_rows([lengths[i] for i in todo], row_len)]
     batches = _batch_rows(rows, lengths, max_tokens)
+    if cpu_bf16 and _model_device(model).type == "cpu":
+        from slamlm.device import bf16_is_fast
+
+        cpu_bf16 = bf16_is_fast(_model_device(model))
     was_training = getattr(model, "training", False)
     model.eval()
     try:
@@ -162,7 +167,7 @@ def token_logprobs(
 
             it = tqdm(batches, desc="scoring", unit="batch")
         for batch in it:
-            for i, lp in _forward_batch(model, batch, seqs, pad_id):
+            for i, lp in _forward_batch(model, batch, seqs, pad_id, cpu_bf16):
                 out[i][:] = lp
     finally:
         model.train(was_training)

@@ -57,6 +57,9 @@ class EvalConfig:
     subset: str = "dev"  # ZR2021 subset when given the task folder
     encode_batch: int = 32
     strict: bool = False
+    # CPU: score under bf16 autocast where bf16 matmuls are fast (native-bf16 CPUs; elsewhere
+    # fp32 as before). bench/eval_precision_cpu.py measures the speed-up and the score change
+    cpu_bf16: bool = False
     # "i/n" (or auto / slurm, as for slam units): score only the pairs whose id hashes to
     # shard i and write <bench>_pairs-<i>of<n>.jsonl + summary-<i>of<n>.json; join the
     # shards with `slam eval merge OUT`. None: every pair
@@ -98,7 +101,7 @@ def pair_sequences(
 
 def score_benchmark(
     model, vocab: UnitVocab, pairs: list[Pair], units_for: UnitsFor | None, bench: str = "bench",
-    max_tokens: int = 16384, row_len: int | None = None,
+    max_tokens: int = 16384, row_len: int | None = None, cpu_bf16: bool = False,
 ) -> tuple[list[dict[str, Any]], list[Pair]]:
     """Per-pair records (log-probs sum/mean, scores) and the pairs skipped for failed files."""
     from slamlm.eval.likelihood import token_logprobs
@@ -109,7 +112,7 @@ def score_benchmark(
     units = units_for(paths) if paths else {}
     seqs, scored, skipped = pair_sequences(pairs, vocab, units, bench)
     lps = token_logprobs(model, seqs, max_tokens=max_tokens, row_len=row_len or None,
-                         pad_id=vocab.pad_id, progress=len(seqs) > 2000)
+                         pad_id=vocab.pad_id, progress=len(seqs) > 2000, cpu_bf16=cpu_bf16)
     stats = {v: np.array([sequence_logprob(lp, v) for lp in lps]) for v in ("sum", "mean")}
     pos_i = np.array([i for _, i, _ in scored], dtype=np.int64)
     neg_i = np.array([j for _, _, j in scored], dtype=np.int64)
@@ -244,7 +247,7 @@ def run_eval(cfg: EvalConfig) -> Path:
         pairs = bench.pairs if world == 1 else [p for p in bench.pairs
                                                 if shard_of(p.id, world) == rank]
         records, skipped = score_benchmark(model, vocab, pairs, units_for, name,
-                                           cfg.max_tokens, cfg.row_len)
+                                           cfg.max_tokens, cfg.row_len, cfg.cpu_bf16)
         if world == 1:
             results["benchmarks"][name] = bench_summary(
                 cfg.out, name, bench, records, len(skipped), time.perf_counter() - t0, taken)
