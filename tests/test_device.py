@@ -56,6 +56,30 @@ def test_pick_cpu_threads_prefers_the_faster_count(monkeypatch):
     assert state["n"] == 1
 
 
+def test_pick_cpu_threads_keeps_all_cores_unless_fewer_are_clearly_faster(monkeypatch):
+    """1 thread 10% faster (probe noise on an idle machine) is not enough to give up a core."""
+    import time as _time
+
+    monkeypatch.setattr(dev, "cpu_cores", lambda: 2)
+    real_set = torch.set_num_threads
+    state = {"n": 1}
+
+    def fake_set(k):
+        state["n"] = k
+        real_set(1)
+
+    real_matmul = torch.Tensor.__matmul__
+
+    def timed_matmul(a, b):
+        _time.sleep(0.011 if state["n"] == 2 else 0.010)  # dominates the real matmul
+        return real_matmul(a[:8], b)
+
+    monkeypatch.setattr(torch, "set_num_threads", fake_set)
+    monkeypatch.setattr(torch.Tensor, "__matmul__", timed_matmul)
+    assert dev.pick_cpu_threads(probe_s=0.1, rounds=2) == 2
+    assert dev.pick_cpu_threads(probe_s=0.1, rounds=2, margin=1.0) == 1
+
+
 def test_set_cpu_threads_respects_explicit_and_env(monkeypatch):
     n = torch.get_num_threads()
     try:

@@ -50,6 +50,10 @@ class DemoConfig:
     # which follow the voice more than the phone - bench/unit_quality.py)
     encoder: str = "phones"
     phones_budget_s: float = 35.0  # training time of the phone encoder (45 s: frame accuracy 0.964)
+    # "gender": the phone encoder also learns the speaker's gender and the units keep it (what
+    # SALMon's consistency tests need); "none": units name phones only
+    voice_units: str = "gender"
+    voice_weight: float = 1.0
     text_lm: str = "auto"  # auto: SmolLM2-135M GGUF if installed | "none" | folder / hub id / .gguf
     keep_layers: int = 6  # TWIST from the text LM's first N blocks (0: all; CPU speed)
     shape: str = "small"  # random-init shape when there is no text LM
@@ -140,8 +144,10 @@ def _units(cfg: DemoConfig, out: Path, stories: Path, steps: Steps) -> tuple[Pat
 
         folder = steps.run("phones", lambda: train_phone_encoder(PhoneTrainConfig(
             manifest=str(manifest), out=str(out / "phones"), budget_s=cfg.phones_budget_s,
-            seed=cfg.seed, threads=cfg.threads)),
-            "phone-posterior encoder learned from the stories' espeak-ng phone timings")
+            seed=cfg.seed, threads=cfg.threads, voice=cfg.voice_units,
+            voice_weight=cfg.voice_weight)),
+            "phone-posterior encoder learned from the stories' espeak-ng phone timings"
+            + (f", with a {cfg.voice_units} head" if cfg.voice_units != "none" else ""))
         encoder = f"phones:{folder}"
     units_dir = out / "units"
     steps.run("units", lambda: run_units(UnitsConfig(

@@ -98,3 +98,49 @@ def test_units_from_phones_identity_and_mel_inverse(encoder_dir, stories, tmp_pa
     assert wav.shape == (9 * 640,) and np.isfinite(wav).all() and np.abs(wav).max() > 0
     with pytest.raises(ValueError, match="retrained since"):
         UnitExtractor.from_identity({**ident, "encoder_hash": "0" * 16})
+
+
+def test_gender_head_puts_the_voice_into_the_features(stories, tmp_path):
+    enc_dir = train_phone_encoder(PhoneTrainConfig(
+        manifest=str(stories), out=str(tmp_path / "enc"), budget_s=20, epochs=10, batch=2,
+        hidden=64, threads=1, voice="gender", voice_weight=2.0))
+    meta = json.loads((enc_dir / "config.json").read_text())
+    assert meta["voices"] == ["f", "m"] and meta["voice_weight"] == 2.0
+    assert meta["heldout_voice_accuracy"] > 0.6  # en-us vs en-us+f3: pitch and formants differ
+    enc = PhoneEncoder(enc_dir)
+    n = len(enc.phones)
+    assert enc.dim == n + 2
+    from slamlm.audio import load_audio
+
+    rows = [json.loads(x) for x in stories.read_text().splitlines()]
+    by_gender = {}
+    for r in rows:
+        (f,) = enc.features([load_audio(stories.parent / r["path"])])
+        assert torch.allclose(f[:, :n].sum(1), torch.ones(len(f)), atol=1e-4)
+        voice = f[:, n:]
+        # centred posteriors times weight times p(speech): the two columns cancel, |v| <= 1
+        assert torch.allclose(voice.sum(1), torch.zeros(len(f)), atol=1e-4)
+        assert voice.abs().max() <= 1.0 + 1e-5
+        speech = f[:, enc.phones.index("_")] < 0.5
+        by_gender.setdefault(r["voice"], []).append(voice[speech, 0].mean().item())
+    # column 0 is "f": positive in the female voice's speech, negative in the male one's
+    assert min(by_gender["en-us+f3"]) > 0 > max(by_gender["en-us"])
+    with pytest.raises(ValueError, match="voice='age'"):
+        train_phone_encoder(PhoneTrainConfig(manifest=str(stories), out=str(tmp_path / "x"),
+                                             voice="age"))
+
+
+def test_gender_head_needs_voices_of_two_classes(stories, tmp_path):
+    rows = [json.loads(x) for x in stories.read_text().splitlines()]
+    one = stories.parent / "one_gender.jsonl"
+    one.write_text("".join(json.dumps({**r, "voice": "en-us"}) + "\n" for r in rows))
+    with pytest.raises(ValueError, match="at least two classes"):
+        train_phone_encoder(PhoneTrainConfig(manifest=str(one), out=str(tmp_path / "e"),
+                                             voice="gender"))
+    missing = stories.parent / "no_voice.jsonl"
+    missing.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "voice"}) + "\n"
+                           for r in rows))
+    with pytest.raises(ValueError, match="needs its espeak-ng 'voice'"):
+        train_phone_encoder(PhoneTrainConfig(manifest=str(missing), out=str(tmp_path / "e"),
+                                             voice="gender"))
+    assert not (tmp_path / "e").exists()

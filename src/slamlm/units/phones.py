@@ -8,14 +8,23 @@ convolutional net can learn mel frame -> phone from the very stories the SpeechL
 Its per-frame phone posteriors are the encoder's features; k-means over them gives units
 that name phones, largely whatever the voice.
 
+Units that ignore the voice entirely cannot pass SALMon's speaker and gender consistency
+tests, which HuBERT's units partly do (they keep some speaker information). With
+``voice="gender"`` a second 1x1 head on the same convolutions learns the speaker's gender
+(the class of each record's espeak-ng ``voice``, speech frames only); its centred posteriors,
+times ``voice_weight`` and the frame's speech probability, are appended to the phone
+posteriors. k-means then splits a phone's units by gender where the voice is clear, while
+pauses stay shared.
+
 Framing is the mel encoder's (``mel:80x1024x640:none``: 25 Hz, frame ``i`` centred on sample
 ``640 i + 320``), standardised with the training frames' mean and variance (stored with the
 weights), so one frame depends only on the audio around it and ``n_frames = n_samples // 640``.
 
 Folder written by :func:`train_phone_encoder` (``slam units train-phones``)::
 
-    phone_encoder.safetensors   conv weights + input mean/std
-    config.json                 shape, phone inventory, mel framing, held-out frame accuracy
+    phone_encoder.safetensors   conv weights (+ the voice head) + input mean/std
+    config.json                 shape, phone inventory, voice classes and weight, mel framing,
+                                held-out frame accuracy (phones, voice)
 
 Use it as the encoder ``phones:<folder>`` (``slam units --encoder phones:run/phones``). Its id
 is ``phones:<absolute folder>``; unit identities also keep the weights' hash
@@ -70,13 +79,20 @@ class PhoneTrainConfig:
     max_items: int = 0        # 0: every utterance of the manifest
     seed: int = 0
     threads: int = 0          # torch CPU threads (0: auto)
+    # "gender": a second head learns the speaker's gender (from each record's espeak-ng voice)
+    # and its posteriors join the features, weighted by voice_weight, so k-means units keep
+    # some voice, as HuBERT's do (what SALMon's consistency tests ask of units); "none": the
+    # features are the phone posteriors only, and units ignore the voice.
+    voice: str = "none"
+    voice_weight: float = 1.0
 
 
 class PhoneNet(nn.Module):
     """Mel frames (B, T, n_mels) -> phone logits (B, T, n_phones); convolutions over time
     with zero padding, so a frame sees ``kernel // 2 * (layers + 1)`` frames either side."""
 
-    def __init__(self, n_mels: int, n_phones: int, hidden: int, layers: int, kernel: int):
+    def __init__(self, n_mels: int, n_phones: int, hidden: int, layers: int, kernel: int,
+                 n_voices: int = 0):
         super().__init__()
         self.register_buffer("mean", torch.zeros(n_mels))
         self.register_buffer("std", torch.ones(n_mels))
@@ -88,13 +104,19 @@ class PhoneNet(nn.Module):
             nn.Conv1d(hidden, hidden, kernel, padding=kernel // 2) for _ in range(layers))
         self.norms = nn.ModuleList(nn.GroupNorm(1, hidden) for _ in range(layers))
         self.out = nn.Conv1d(hidden, n_phones, 1)
+        self.voice_out = nn.Conv1d(hidden, n_voices, 1) if n_voices else None
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        return self.heads(mel)[0]
+
+    def heads(self, mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(phone logits (B, T, n_phones), voice logits (B, T, n_voices) or None)."""
         x = ((mel - self.mean) / self.std).transpose(1, 2)
         h = torch.nn.functional.gelu(self.inp(x))
         for conv, norm in zip(self.convs, self.norms):
             h = h + torch.nn.functional.gelu(conv(norm(h)))
-        return self.out(h).transpose(1, 2)
+        voice = self.voice_out(h).transpose(1, 2) if self.voice_out is not None else None
+        return self.out(h).transpose(1, 2), voice
 
 
 def frame_labels(phones: list[list], n_frames: int, index: dict[str, int],
@@ -126,45 +148,89 @@ def _read_manifest(path: Path, max_items: int) -> list[dict]:
     return recs[:max_items] if max_items else recs
 
 
+VOICE_KINDS = ("none", "gender")
+
+
+def voice_label(rec: dict, kind: str) -> str:
+    """The class a record's speaker has under ``kind`` (``"gender"``: ``"m"``/``"f"`` of its
+    espeak-ng ``voice``).
+
+    Example:
+        >>> voice_label({"voice": "en-us+f3"}, "gender"), voice_label({"voice": "en"}, "gender")
+        ('f', 'm')
+    """
+    from slamlm.synth.tts import voice_gender
+
+    if kind != "gender":
+        raise ValueError(f"voice={kind!r}: expected one of {', '.join(VOICE_KINDS)}")
+    voice = rec.get("voice")
+    if not isinstance(voice, str) or not voice:
+        raise ValueError(f"record {rec.get('id', '?')}: voice={kind} needs its espeak-ng "
+                         f"'voice' (as slam synth writes it), found {voice!r}")
+    return voice_gender(voice)
+
+
 def _load_data(cfg: PhoneTrainConfig, mel: MelEncoder):
+    """(phone inventory, voice classes, mel frames, phone labels, voice labels) per utterance;
+    voice labels are -100 (ignored) at pauses and everywhere when ``cfg.voice == "none"``."""
     from slamlm.audio import load_audio
 
+    if cfg.voice not in VOICE_KINDS:
+        raise ValueError(f"voice={cfg.voice!r}: expected one of {', '.join(VOICE_KINDS)}")
     path = Path(cfg.manifest)
     recs = _read_manifest(path, cfg.max_items)
     inventory = sorted({p[0] for r in recs for p in r["phones"]} | {PAUSE})
     index = {p: i for i, p in enumerate(inventory)}
-    feats, labels = [], []
-    for r in recs:
+    speakers = [voice_label(r, cfg.voice) for r in recs] if cfg.voice != "none" else []
+    classes = sorted(set(speakers))
+    if cfg.voice != "none" and len(classes) < 2:
+        raise ValueError(f"{path}: voice={cfg.voice} needs speakers of at least two classes; "
+                         f"every record is {classes[0]!r}")
+    feats, labels, voices = [], [], []
+    for i, r in enumerate(recs):
         wav = load_audio(path.parent / r["path"])
         f = mel.features([wav])[0]
+        y = torch.from_numpy(frame_labels(r["phones"], len(f), index, mel.hop))
+        v = torch.full_like(y, -100)
+        if classes:
+            v[y != index[PAUSE]] = classes.index(speakers[i])
         feats.append(f)
-        labels.append(torch.from_numpy(frame_labels(r["phones"], len(f), index, mel.hop)))
-    return inventory, feats, labels
+        labels.append(y)
+        voices.append(v)
+    return inventory, classes, feats, labels, voices
 
 
-def _batches(order: list[int], feats, labels, batch: int):
+def _batches(order: list[int], feats, labels, batch: int, voices=None):
     for i in range(0, len(order), batch):
         idx = order[i:i + batch]
         t = max(len(feats[j]) for j in idx)
         x = torch.zeros(len(idx), t, feats[idx[0]].shape[1])
         y = torch.full((len(idx), t), -100, dtype=torch.long)
+        v = torch.full((len(idx), t), -100, dtype=torch.long)
         for b, j in enumerate(idx):
             x[b, :len(feats[j])] = feats[j]
             y[b, :len(labels[j])] = labels[j]
-        yield x, y
+            if voices is not None:
+                v[b, :len(voices[j])] = voices[j]
+        yield x, y, v
 
 
 @torch.no_grad()
-def _accuracy(net: PhoneNet, idx: list[int], feats, labels) -> float:
+def _accuracy(net: PhoneNet, idx: list[int], feats, labels, voices) -> tuple[float, float]:
+    """Held-out frame accuracy of the phone head and of the voice head (nan without one)."""
     net.eval()
-    right = total = 0
-    for x, y in _batches(idx, feats, labels, 16):
-        pred = net(x).argmax(-1)
+    right = total = v_right = v_total = 0
+    for x, y, v in _batches(idx, feats, labels, 16, voices):
+        phone, voice = net.heads(x)
         keep = y != -100
-        right += int((pred[keep] == y[keep]).sum())
+        right += int((phone.argmax(-1)[keep] == y[keep]).sum())
         total += int(keep.sum())
+        if voice is not None:
+            keep = v != -100
+            v_right += int((voice.argmax(-1)[keep] == v[keep]).sum())
+            v_total += int(keep.sum())
     net.train()
-    return right / max(total, 1)
+    return right / max(total, 1), (v_right / v_total if v_total else float("nan"))
 
 
 def train_phone_encoder(cfg: PhoneTrainConfig) -> Path:
@@ -190,13 +256,13 @@ def train_phone_encoder(cfg: PhoneTrainConfig) -> Path:
     torch.manual_seed(cfg.seed)
     mel = MelEncoder(normalize="none")
     t0 = time.perf_counter()
-    inventory, feats, labels = _load_data(cfg, mel)
+    inventory, classes, feats, labels, voices = _load_data(cfg, mel)
     rng = random.Random(cfg.seed)
     ids = list(range(len(feats)))
     rng.shuffle(ids)
     n_hold = max(1, int(len(ids) * cfg.holdout)) if len(ids) > 1 else 0
     held, train = ids[:n_hold], ids[n_hold:] or ids
-    net = PhoneNet(mel.dim, len(inventory), cfg.hidden, cfg.layers, cfg.kernel)
+    net = PhoneNet(mel.dim, len(inventory), cfg.hidden, cfg.layers, cfg.kernel, len(classes))
     allf = torch.cat([feats[i] for i in train])
     net.mean.copy_(allf.mean(0))
     net.std.copy_(allf.std(0) + 1e-5)
@@ -213,8 +279,11 @@ def train_phone_encoder(cfg: PhoneTrainConfig) -> Path:
     t_train, step, epoch, loss = time.perf_counter(), 0, 0, float("nan")
     while epoch < cfg.epochs and time.perf_counter() - t_train < budget:
         rng.shuffle(train)
-        for x, y in _batches(train, feats, labels, cfg.batch):
-            loss_t = nn.functional.cross_entropy(net(x).flatten(0, 1), y.flatten())
+        for x, y, v in _batches(train, feats, labels, cfg.batch, voices):
+            phone, voice = net.heads(x)
+            loss_t = nn.functional.cross_entropy(phone.flatten(0, 1), y.flatten())
+            if voice is not None:
+                loss_t = loss_t + nn.functional.cross_entropy(voice.flatten(0, 1), v.flatten())
             opt.zero_grad(set_to_none=True)
             loss_t.backward()
             opt.step()
@@ -224,13 +293,16 @@ def train_phone_encoder(cfg: PhoneTrainConfig) -> Path:
                 break
         epoch += 1
         log.info("phones: epoch %d, step %d/%d, loss %.3f", epoch, step, total, loss)
-    acc = _accuracy(net, held, feats, labels) if held else float("nan")
+    acc, v_acc = _accuracy(net, held, feats, labels, voices) if held else (float("nan"),) * 2
     log.info("phone encoder: %d phones, %d utterances, %d steps in %.0f s; held-out frame "
-             "accuracy %.3f (%d utterances)", len(inventory), len(train), step,
-             time.perf_counter() - t_train, acc, len(held))
+             "accuracy %.3f (%d utterances)%s", len(inventory), len(train), step,
+             time.perf_counter() - t_train, acc, len(held),
+             f"; voice ({cfg.voice}: {', '.join(classes)}) {v_acc:.3f}" if classes else "")
     meta = {"format": FORMAT, "n_mels": mel.n_mels, "n_fft": mel.n_fft, "hop": mel.hop,
             "hidden": cfg.hidden, "layers": cfg.layers, "kernel": cfg.kernel,
             "phones": inventory, "heldout_frame_accuracy": round(acc, 4),
+            "voice": cfg.voice, "voices": classes, "voice_weight": cfg.voice_weight,
+            "heldout_voice_accuracy": round(v_acc, 4) if classes else None,
             "heldout_utterances": len(held), "train_utterances": len(train), "steps": step,
             "seconds": round(time.perf_counter() - t0, 1), "trained_with": settings}
     with atomic_dir(out) as tmp:
@@ -240,7 +312,10 @@ def train_phone_encoder(cfg: PhoneTrainConfig) -> Path:
 
 
 class PhoneEncoder:
-    """``phones:<folder>``: per-frame phone posteriors (dim = number of phones) at 25 Hz."""
+    """``phones:<folder>``: per-frame phone posteriors (dim = number of phones) at 25 Hz; for an
+    encoder trained with ``voice="gender"``, followed by its voice posteriors, centred and
+    weighted by ``voice_weight`` times the frame's speech probability (1 - p(pause)), so
+    pauses carry no voice and their units stay shared by every speaker."""
 
     def __init__(self, folder: str | Path, device: str | torch.device = "cpu",
                  min_seconds: float = 0.1):
@@ -258,8 +333,10 @@ class PhoneEncoder:
         self.phones: list[str] = list(meta["phones"])
         self.device = torch.device(device)
         self.mel = MelEncoder(meta["n_mels"], meta["n_fft"], meta["hop"], "none", device=device)
+        self.voices: list[str] = list(meta.get("voices") or [])
+        self.voice_weight = float(meta.get("voice_weight", 1.0))
         self.net = PhoneNet(meta["n_mels"], len(self.phones), meta["hidden"], meta["layers"],
-                            meta["kernel"])
+                            meta["kernel"], len(self.voices))
         state = load_file(str(w_path))
         self.net.load_state_dict(state)
         self.net.to(self.device).eval()
@@ -270,12 +347,12 @@ class PhoneEncoder:
 
     @property
     def dim(self) -> int:
-        return len(self.phones)
+        return len(self.phones) + len(self.voices)
 
     def unit_log_mels(self, centroids: torch.Tensor) -> torch.Tensor:
         """k-means centroids over posteriors (k, n_phones) -> a log-mel frame per unit (k,
         n_mels): the phones' mean frames weighted by the centroid (for the mel inverse)."""
-        w = torch.as_tensor(centroids, dtype=torch.float32).clamp(min=0)
+        w = torch.as_tensor(centroids, dtype=torch.float32)[:, :len(self.phones)].clamp(min=0)
         w = w / w.sum(1, keepdim=True).clamp(min=1e-6)
         return w @ self.net.phone_mels.float().cpu()
 
@@ -284,14 +361,21 @@ class PhoneEncoder:
 
     @torch.no_grad()
     def features(self, wavs: list[np.ndarray]) -> list[torch.Tensor]:
-        """(T_i,) float32 arrays -> list of (n_frames_i, n_phones) posteriors (each utterance
-        on its own, so a file's features do not depend on the batch)."""
+        """(T_i,) float32 arrays -> list of (n_frames_i, dim) features (each utterance on its
+        own, so a file's features do not depend on the batch)."""
         out = []
+        pause = self.phones.index(PAUSE)
         for f in self.mel.features(wavs):
             if not len(f):
                 out.append(torch.zeros(0, self.dim))
                 continue
-            out.append(torch.softmax(self.net(f[None].to(self.device))[0].float(), -1))
+            phone, voice = self.net.heads(f[None].to(self.device))
+            post = torch.softmax(phone[0].float(), -1)
+            if voice is not None:
+                speech = 1.0 - post[:, pause:pause + 1]
+                v = torch.softmax(voice[0].float(), -1) - 1.0 / len(self.voices)
+                post = torch.cat([post, self.voice_weight * speech * v], 1)
+            out.append(post)
         return out
 
 
