@@ -56,12 +56,26 @@ def test_shuffle_record_depends_on_id_and_seed_only():
         shuffle_units_dir("/nonexistent/units", "/tmp/x")
 
 
-def test_check_flags_off_chance(tmp_path):
+def _check(tmp_path, benchmarks):
     res = tmp_path / "results.json"
-    res.write_text(json.dumps({"benchmarks": {
+    res.write_text(json.dumps({"benchmarks": benchmarks}))
+    return subprocess.run([sys.executable, str(ROOT / "bench/shortcut_control.py"), "--check",
+                           str(res)], capture_output=True, text=True)
+
+
+def test_check_flags_off_chance(tmp_path):
+    run = _check(tmp_path, {
         "swuggy": {"accuracy": 0.52, "ci95": [0.45, 0.59], "n_keys": 200},
-        "salmon": {"accuracy": 0.70, "ci95": [0.63, 0.76], "n_keys": 200}}}))
-    run = subprocess.run([sys.executable, str(ROOT / "bench/shortcut_control.py"), "--check",
-                          str(res)], capture_output=True, text=True)
+        "sblimp": {"accuracy": 0.70, "ci95": [0.63, 0.76], "n_keys": 200}})
     assert run.returncode == 1
     assert "swuggy" in run.stdout and "at chance" in run.stdout and "OFF CHANCE" in run.stdout
+
+
+def test_check_shows_salmon_but_does_not_count_it(tmp_path):
+    """SALMon's consistency pairs are order-free: units that keep the voice pass them shuffled."""
+    run = _check(tmp_path, {
+        "swuggy": {"accuracy": 0.52, "ci95": [0.45, 0.59], "n_keys": 200},
+        "salmon": {"accuracy": 0.70, "ci95": [0.63, 0.76], "n_keys": 200, "kind": "salmon"}})
+    assert run.returncode == 0, run.stdout
+    assert "OFF CHANCE" not in run.stdout
+    assert "salmon" in run.stdout and "not counted" in run.stdout

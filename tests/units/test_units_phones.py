@@ -144,3 +144,23 @@ def test_gender_head_needs_voices_of_two_classes(stories, tmp_path):
         train_phone_encoder(PhoneTrainConfig(manifest=str(missing), out=str(tmp_path / "e"),
                                              voice="gender"))
     assert not (tmp_path / "e").exists()
+
+
+def test_gendered_units_speak_with_their_voice_class(stories, tmp_path):
+    """The mel inverse of a unit uses the mean frames of the voice class its centroid names."""
+    enc_dir = train_phone_encoder(PhoneTrainConfig(
+        manifest=str(stories), out=str(tmp_path / "enc"), budget_s=20, epochs=4, batch=2,
+        hidden=32, threads=1, voice="gender"))
+    enc = PhoneEncoder(enc_dir)
+    n, a = len(enc.phones), enc.phones.index("a")
+    vm = enc.net.voice_mels
+    assert vm.shape == (2, n, enc.net.phone_mels.shape[1])
+    assert not torch.allclose(vm[0, a], vm[1, a])  # "a" in the female and in the male voice
+    one = torch.zeros(3, enc.dim)
+    one[:, a] = 1.0
+    one[0, n:] = torch.tensor([0.5, -0.5])   # clearly female (column 0 is "f")
+    one[1, n:] = torch.tensor([-0.5, 0.5])   # clearly male
+    mels = enc.unit_log_mels(one)            # row 2: no voice -> the two classes' mean
+    assert torch.allclose(mels[0], vm[0, a], atol=1e-5)
+    assert torch.allclose(mels[1], vm[1, a], atol=1e-5)
+    assert torch.allclose(mels[2], (vm[0, a] + vm[1, a]) / 2, atol=1e-5)

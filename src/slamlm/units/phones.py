@@ -105,6 +105,8 @@ class PhoneNet(nn.Module):
         self.norms = nn.ModuleList(nn.GroupNorm(1, hidden) for _ in range(layers))
         self.out = nn.Conv1d(hidden, n_phones, 1)
         self.voice_out = nn.Conv1d(hidden, n_voices, 1) if n_voices else None
+        if n_voices:  # mean frame of each phone in each voice class (a gendered mel inverse)
+            self.register_buffer("voice_mels", torch.zeros(n_voices, n_phones, n_mels))
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         return self.heads(mel)[0]
@@ -270,6 +272,14 @@ def train_phone_encoder(cfg: PhoneTrainConfig) -> Path:
     sums = torch.zeros(len(inventory), mel.dim).index_add_(0, ally, allf)
     counts = torch.bincount(ally, minlength=len(inventory))[:, None]  # 0: only in held-out
     net.phone_mels.copy_(torch.where(counts > 0, sums / counts.clamp(min=1), allf.mean(0)))
+    if classes:  # per voice class; a phone a class never says falls back to the all-voice mean
+        allv = torch.cat([voices[i] for i in train])
+        for c in range(len(classes)):
+            sel = allv == c
+            s_c = torch.zeros_like(sums).index_add_(0, ally[sel], allf[sel])
+            n_c = torch.bincount(ally[sel], minlength=len(inventory))[:, None]
+            net.voice_mels[c].copy_(torch.where(n_c > 0, s_c / n_c.clamp(min=1), net.phone_mels))
+        del allv
     del allf, ally
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=0.01)
     budget = cfg.budget_s
@@ -350,11 +360,21 @@ class PhoneEncoder:
         return len(self.phones) + len(self.voices)
 
     def unit_log_mels(self, centroids: torch.Tensor) -> torch.Tensor:
-        """k-means centroids over posteriors (k, n_phones) -> a log-mel frame per unit (k,
-        n_mels): the phones' mean frames weighted by the centroid (for the mel inverse)."""
-        w = torch.as_tensor(centroids, dtype=torch.float32)[:, :len(self.phones)].clamp(min=0)
+        """k-means centroids over features (k, dim) -> a log-mel frame per unit (k, n_mels):
+        the phones' mean frames weighted by the centroid's phone posteriors (for the mel
+        inverse); with a voice head, each voice class's mean frames, mixed by the voice
+        posteriors the centroid's voice part implies (so gendered units keep their voice)."""
+        c = torch.as_tensor(centroids, dtype=torch.float32)
+        n = len(self.phones)
+        w = c[:, :n].clamp(min=0)
         w = w / w.sum(1, keepdim=True).clamp(min=1e-6)
-        return w @ self.net.phone_mels.float().cpu()
+        if not self.voices:
+            return w @ self.net.phone_mels.float().cpu()
+        speech = (1.0 - w[:, self.phones.index(PAUSE)]).clamp(min=1e-3)[:, None]
+        p = (c[:, n:] / (self.voice_weight * speech) + 1.0 / len(self.voices)).clamp(0, 1)
+        p = p / p.sum(1, keepdim=True).clamp(min=1e-6)  # (k, n_voices)
+        per_voice = torch.einsum("kp,vpm->kvm", w, self.net.voice_mels.float().cpu())
+        return torch.einsum("kv,kvm->km", p, per_voice)
 
     def n_frames(self, n_samples: int) -> int:
         return self.mel.n_frames(n_samples)
