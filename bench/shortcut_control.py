@@ -11,7 +11,7 @@ After a finished ``slam demo --out demo_run`` (same init, same pretraining setti
 demo's resolved ``pretrain/config.yaml`` is reused, only the tokens and the output change):
 
     python bench/shortcut_control.py demo_run/units demo_run/control/units
-    slam pack demo_run/control/units --out demo_run/control/tokens --n-units 100 \
+    slam pack demo_run/control/units --out demo_run/control/tokens --n-units 160 \
         --context 256 --val-fraction 0.05                    # as the demo packs
     slam pretrain --config demo_run/pretrain/config.yaml \
         --tokens demo_run/control/tokens --out demo_run/control/pretrain
