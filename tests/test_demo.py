@@ -43,11 +43,24 @@ def test_demo_end_to_end_and_resume(tmp_path, capsys):
 
 
 def test_summary_warns_when_the_machine_was_too_slow_to_learn():
-    from slamlm.demo import MIN_STEPS, _amount_lines
+    from slamlm.demo import MIN_TOKENS, _amount_lines
 
     slow = [{"step": s, "tokens": 4096 * s, "tokens_per_s": 200.0 + s} for s in (1, 5, 10, 16)]
     lines = _amount_lines(slow)
     assert lines[0] == "pretraining: 16 steps, 65536 tokens at ~210 tokens/s"
-    assert "warning: only 16 steps" in lines[1] and "--pretrain-budget" in lines[1]
-    fast = [{"step": s, "tokens": 4096 * s, "tokens_per_s": 3500.0} for s in (5, MIN_STEPS + 50)]
+    assert "warning: only 65536 tokens" in lines[1] and "--pretrain-budget" in lines[1]
+    fast = [{"step": s, "tokens": 4096 * s, "tokens_per_s": 3500.0}
+            for s in (5, MIN_TOKENS // 4096 + 1)]
     assert len(_amount_lines(fast)) == 1 and _amount_lines([]) == []
+
+
+def test_demo_depth_follows_the_device(monkeypatch):
+    """6 text-LM blocks where bf16 is fast, 2 on a CPU that emulates it; an explicit count wins."""
+    import slamlm.device as device
+    from slamlm.demo import DemoConfig, demo_depth
+
+    monkeypatch.setattr(device, "bf16_is_fast", lambda dev: True)
+    assert demo_depth(DemoConfig(device="cpu")) == 6
+    monkeypatch.setattr(device, "bf16_is_fast", lambda dev: False)
+    assert demo_depth(DemoConfig(device="cpu")) == 2
+    assert demo_depth(DemoConfig(device="cpu", keep_layers=3)) == 3

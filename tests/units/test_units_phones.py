@@ -164,3 +164,52 @@ def test_gendered_units_speak_with_their_voice_class(stories, tmp_path):
     assert torch.allclose(mels[0], vm[0, a], atol=1e-5)
     assert torch.allclose(mels[1], vm[1, a], atol=1e-5)
     assert torch.allclose(mels[2], (vm[0, a] + vm[1, a]) / 2, atol=1e-5)
+
+
+def test_lr_factor_warms_up_then_anneals_to_zero():
+    from slamlm.units.phones import lr_factor
+
+    assert lr_factor(0.0) == pytest.approx(0.04) and lr_factor(0.1) == pytest.approx(1.0)
+    values = [lr_factor(p / 100) for p in range(10, 101)]
+    assert all(a >= b for a, b in zip(values, values[1:]))  # monotone after the warm-up
+    assert lr_factor(1.0) == pytest.approx(0.0, abs=1e-12) and lr_factor(2.0) == lr_factor(1.0)
+
+
+def test_crops_are_windows_of_their_utterance():
+    import random
+
+    from slamlm.units.phones import _batches
+
+    feats = [torch.arange(n, dtype=torch.float32)[:, None].repeat(1, 3) for n in (50, 8, 20)]
+    labels = [torch.arange(n) for n in (50, 8, 20)]
+    (x, y, v), = list(_batches([0, 1, 2], feats, labels, 3, None, 10, random.Random(0)))
+    assert x.shape == (3, 10, 3) and (v == -100).all()
+    assert y[1, 8:].eq(-100).all() and y[1, :8].tolist() == list(range(8))  # shorter: whole
+    for b in (0, 2):  # a contiguous window of its own frames, labels aligned with the mel
+        start = int(y[b, 0])
+        assert y[b].tolist() == list(range(start, start + 10)) and x[b, :, 0].tolist() == y[b].tolist()
+    (x_full, _, _), = list(_batches([0, 1], feats, labels, 2))
+    assert x_full.shape == (2, 50, 3)  # crop 0: whole utterances, padded to the longest
+
+
+def test_time_budget_still_anneals_the_learning_rate(stories, tmp_path, monkeypatch):
+    """A run cut by its budget ends at the end of its schedule, not in mid warm-up."""
+    import slamlm.units.phones as phones
+
+    seen = []
+    real = phones.lr_factor
+    monkeypatch.setattr(phones, "lr_factor", lambda p, warmup=0.1: seen.append(p) or real(p, warmup))
+    train_phone_encoder(PhoneTrainConfig(manifest=str(stories), out=str(tmp_path / "enc"),
+                                         budget_s=1.5, epochs=10_000, batch=2, hidden=16,
+                                         layers=1, threads=1))
+    assert len(seen) > 3 and seen[-1] > 0.8 and seen == sorted(seen)
+
+
+def test_hop_sets_the_frame_rate(stories, tmp_path):
+    enc_dir = train_phone_encoder(PhoneTrainConfig(
+        manifest=str(stories), out=str(tmp_path / "enc50"), hop=320, budget_s=3, epochs=1,
+        batch=2, hidden=16, layers=1, threads=1))
+    enc = PhoneEncoder(enc_dir)
+    assert json.loads((enc_dir / "config.json").read_text())["hop"] == 320
+    (f,) = enc.features([np.zeros(16000, np.float32)])
+    assert f.shape[0] == 50 == enc.n_frames(16000)  # 50 Hz

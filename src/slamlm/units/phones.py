@@ -68,13 +68,16 @@ class PhoneTrainConfig:
 
     manifest: str = ""        # slam synth manifest.jsonl with "phones" (espeak-ng timings)
     out: str = ""             # folder for the encoder
+    hop: int = 640            # samples per frame at 16 kHz (640: 25 Hz as mHuBERT-25Hz; 320: 50 Hz)
     hidden: int = 192         # conv channels
     layers: int = 3           # conv layers after the input one (residual)
     kernel: int = 5           # frames per conv (receptive field: 1 + (layers+1)(kernel-1))
-    budget_s: float = 60.0    # training seconds at most (also stops after `epochs`)
+    budget_s: float = 60.0    # training seconds at most (0: no limit; also stops after `epochs`)
     epochs: int = 8
     batch: int = 16           # utterances per step
-    lr: float = 3e-3
+    crop: int = 300           # frames of each utterance per step, at a random offset (0: whole
+    # utterances, padded to the longest of the batch); 300 frames = 12 s
+    lr: float = 3e-3          # peak: linear warm-up over the first 10% of training, then cosine
     holdout: float = 0.05     # share of utterances held out for the frame accuracy
     max_items: int = 0        # 0: every utterance of the manifest
     seed: int = 0
@@ -202,19 +205,42 @@ def _load_data(cfg: PhoneTrainConfig, mel: MelEncoder):
     return inventory, classes, feats, labels, voices
 
 
-def _batches(order: list[int], feats, labels, batch: int, voices=None):
+def _batches(order: list[int], feats, labels, batch: int, voices=None, crop: int = 0,
+             rng: random.Random | None = None):
+    """(mel, phone labels, voice labels) batches over ``order``, zero / -100 padded; with
+    ``crop`` > 0 each utterance gives one random ``crop``-frame window (less padding)."""
     for i in range(0, len(order), batch):
         idx = order[i:i + batch]
-        t = max(len(feats[j]) for j in idx)
+        spans = []
+        for j in idx:
+            n = len(feats[j])
+            start = rng.randrange(n - crop + 1) if crop and rng and n > crop else 0
+            spans.append((j, start, min(n, start + crop) if crop else n))
+        t = max(end - start for _, start, end in spans)
         x = torch.zeros(len(idx), t, feats[idx[0]].shape[1])
         y = torch.full((len(idx), t), -100, dtype=torch.long)
         v = torch.full((len(idx), t), -100, dtype=torch.long)
-        for b, j in enumerate(idx):
-            x[b, :len(feats[j])] = feats[j]
-            y[b, :len(labels[j])] = labels[j]
+        for b, (j, start, end) in enumerate(spans):
+            x[b, :end - start] = feats[j][start:end]
+            y[b, :end - start] = labels[j][start:end]
             if voices is not None:
-                v[b, :len(voices[j])] = voices[j]
+                v[b, :end - start] = voices[j][start:end]
         yield x, y, v
+
+
+def lr_factor(progress: float, warmup: float = 0.1) -> float:
+    """Share of the peak learning rate at ``progress`` (0..1) of training: linear warm-up from
+    1/25 over ``warmup``, then cosine down to 0. Progress is the larger of steps / all steps
+    and seconds / budget, so a run cut by its time budget still anneals.
+
+    Example:
+        >>> lr_factor(0.0), lr_factor(0.1), round(lr_factor(0.55), 2), lr_factor(1.0)
+        (0.04, 1.0, 0.5, 0.0)
+    """
+    progress = min(max(progress, 0.0), 1.0)
+    if progress < warmup:
+        return 0.04 + 0.96 * progress / warmup
+    return 0.5 * (1.0 + math.cos(math.pi * (progress - warmup) / (1.0 - warmup)))
 
 
 @torch.no_grad()
@@ -256,7 +282,7 @@ def train_phone_encoder(cfg: PhoneTrainConfig) -> Path:
                               f"pass a new --out")
     set_cpu_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    mel = MelEncoder(normalize="none")
+    mel = MelEncoder(hop=cfg.hop, normalize="none")
     t0 = time.perf_counter()
     inventory, classes, feats, labels, voices = _load_data(cfg, mel)
     rng = random.Random(cfg.seed)
@@ -283,13 +309,17 @@ def train_phone_encoder(cfg: PhoneTrainConfig) -> Path:
     del allf, ally
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=0.01)
     budget = cfg.budget_s
-    steps_per_epoch = math.ceil(len(train) / cfg.batch)
-    total = steps_per_epoch * cfg.epochs
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=total, pct_start=0.1)
+    total = math.ceil(len(train) / cfg.batch) * cfg.epochs
     t_train, step, epoch, loss = time.perf_counter(), 0, 0, float("nan")
-    while epoch < cfg.epochs and time.perf_counter() - t_train < budget:
+
+    def progress() -> float:
+        return max(step / total, (time.perf_counter() - t_train) / budget if budget > 0 else 0.0)
+
+    while epoch < cfg.epochs and progress() < 1.0:
         rng.shuffle(train)
-        for x, y, v in _batches(train, feats, labels, cfg.batch, voices):
+        for x, y, v in _batches(train, feats, labels, cfg.batch, voices, cfg.crop, rng):
+            for group in opt.param_groups:
+                group["lr"] = cfg.lr * lr_factor(progress())
             phone, voice = net.heads(x)
             loss_t = nn.functional.cross_entropy(phone.flatten(0, 1), y.flatten())
             if voice is not None:
@@ -297,9 +327,8 @@ def train_phone_encoder(cfg: PhoneTrainConfig) -> Path:
             opt.zero_grad(set_to_none=True)
             loss_t.backward()
             opt.step()
-            sched.step()
             step, loss = step + 1, loss_t.item()
-            if time.perf_counter() - t_train >= budget:
+            if progress() >= 1.0:
                 break
         epoch += 1
         log.info("phones: epoch %d, step %d/%d, loss %.3f", epoch, step, total, loss)
