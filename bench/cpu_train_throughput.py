@@ -8,6 +8,8 @@ the median of timed windows is reported.
 
     python bench/cpu_train_throughput.py               # ~3 min on 2 cores
     python bench/cpu_train_throughput.py --quick       # ~40 s smoke run
+    python bench/cpu_train_throughput.py --depths 2,3,6   # the demo's depth choice (demo_depth):
+        # tokens/s per kept SmolLM2 block count at the precision `auto` picks here, vs 6 blocks
 """
 
 from __future__ import annotations
@@ -35,9 +37,10 @@ def matmul_peak(dtype: torch.dtype, n: int = 1024, reps: int = 8) -> float:
     return 2 * n**3 * reps / (time.perf_counter() - t0) / 1e9
 
 
-def run_variant(name: str, amp: torch.dtype | None, compile_model: bool, args) -> dict:
+def run_variant(name: str, amp: torch.dtype | None, compile_model: bool, args,
+                layers: int = 6) -> dict:
     torch.manual_seed(0)
-    cfg = named_shape("slam-135m", vocab_size=504, n_layers=6)  # stream ids < 503
+    cfg = named_shape("slam-135m", vocab_size=504, n_layers=layers)  # stream ids < 503
     model = SpeechLM(cfg).train()
     model.set_attn_impl("sdpa")
     wrapped = torch.compile(model) if compile_model else model
@@ -64,9 +67,12 @@ def main() -> None:
     p.add_argument("--quick", action="store_true")
     p.add_argument("--context", type=int, default=256)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--depths", default="", help="e.g. 2,3,6: the depth table instead")
     args = p.parse_args()
     args.warmup, args.windows, args.steps = (1, 2, 2) if args.quick else (2, 3, 4)
     torch.set_num_threads(args.threads)
+    if args.depths:
+        return depth_table([int(d) for d in args.depths.split(",")], args)
     peak = {"fp32": matmul_peak(torch.float32), "bf16": matmul_peak(torch.bfloat16)}
     rows = [run_variant("fp32", None, False, args),
             run_variant("bf16 autocast", torch.bfloat16, False, args),
@@ -82,6 +88,23 @@ def main() -> None:
         print(f"| {r['variant']} | {r['tokens_per_s']:.0f} | {r['tokens_per_s'] / base:.2f} | "
               f"{r['gflops']:.0f} | {100 * r['gflops'] / pk:.0f}% |")
     np.random.seed(0)
+
+
+def depth_table(depths: list[int], args) -> None:
+    """Tokens/s per kept block count, at the precision ``precision: auto`` picks here."""
+    from slamlm.device import bf16_is_fast
+
+    fast = bf16_is_fast(torch.device("cpu"))
+    amp = torch.bfloat16 if fast else None
+    rows = {d: run_variant(f"{d} blocks", amp, False, args, layers=d) for d in depths}
+    base = rows[max(depths)]["tokens_per_s"]
+    print(f"precision: {'bf16 autocast' if fast else 'fp32'} (bf16 fast here: {fast}); "
+          f"{args.threads} threads, context {args.context}, batch 16")
+    print(f"| blocks | params | tokens/s | x {max(depths)} blocks | tokens in 5 min |")
+    print("|---|---|---|---|---|")
+    for d, r in rows.items():
+        print(f"| {d} | {r['params_m']:.1f}M | {r['tokens_per_s']:.0f} | "
+              f"{r['tokens_per_s'] / base:.2f} | {r['tokens_per_s'] * 300 / 1e6:.2f}M |")
 
 
 if __name__ == "__main__":
