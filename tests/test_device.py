@@ -31,51 +31,38 @@ def test_pick_cpu_threads_takes_the_fastest_and_sets_torch(monkeypatch):
         torch.set_num_threads(n)
 
 
-def test_pick_cpu_threads_prefers_the_faster_count(monkeypatch):
-    """With 2 threads made artificially slow (a stalled core), the probe picks 1."""
+def _two_fake_cores(monkeypatch, delay: dict[int, float], rows: int | None = None) -> dict:
+    """2 'cores' whose matmuls sleep ``delay[threads]`` s (torch really runs 1 thread); returns
+    the state holding the thread count torch was last set to."""
     import time as _time
 
     monkeypatch.setattr(dev, "cpu_cores", lambda: 2)
-    real_set = torch.set_num_threads
+    real_set, real_matmul = torch.set_num_threads, torch.Tensor.__matmul__
     state = {"n": 1}
 
     def fake_set(k):
         state["n"] = k
         real_set(1)
 
-    real_matmul = torch.Tensor.__matmul__
-
-    def slow_matmul(a, b):
-        if state["n"] == 2:
-            _time.sleep(0.05)
-        return real_matmul(a, b)
+    def timed_matmul(a, b):
+        _time.sleep(delay.get(state["n"], 0.0))
+        return real_matmul(a if rows is None else a[:rows], b)
 
     monkeypatch.setattr(torch, "set_num_threads", fake_set)
-    monkeypatch.setattr(torch.Tensor, "__matmul__", slow_matmul)
+    monkeypatch.setattr(torch.Tensor, "__matmul__", timed_matmul)
+    return state
+
+
+def test_pick_cpu_threads_prefers_the_faster_count(monkeypatch):
+    """With 2 threads made artificially slow (a stalled core), the probe picks 1."""
+    state = _two_fake_cores(monkeypatch, {2: 0.05})
     assert dev.pick_cpu_threads(probe_s=0.1, rounds=2) == 1
     assert state["n"] == 1
 
 
 def test_pick_cpu_threads_keeps_all_cores_unless_fewer_are_clearly_faster(monkeypatch):
     """1 thread 10% faster (probe noise on an idle machine) is not enough to give up a core."""
-    import time as _time
-
-    monkeypatch.setattr(dev, "cpu_cores", lambda: 2)
-    real_set = torch.set_num_threads
-    state = {"n": 1}
-
-    def fake_set(k):
-        state["n"] = k
-        real_set(1)
-
-    real_matmul = torch.Tensor.__matmul__
-
-    def timed_matmul(a, b):
-        _time.sleep(0.011 if state["n"] == 2 else 0.010)  # dominates the real matmul
-        return real_matmul(a[:8], b)
-
-    monkeypatch.setattr(torch, "set_num_threads", fake_set)
-    monkeypatch.setattr(torch.Tensor, "__matmul__", timed_matmul)
+    _two_fake_cores(monkeypatch, {2: 0.011, 1: 0.010}, rows=8)  # the sleeps dominate
     assert dev.pick_cpu_threads(probe_s=0.1, rounds=2) == 2
     assert dev.pick_cpu_threads(probe_s=0.1, rounds=2, margin=1.0) == 1
 
