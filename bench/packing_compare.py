@@ -34,10 +34,10 @@ from slamlm.data.documents import packed_rows, row_stats
 from slamlm.data.shards import TokenShard
 from slamlm.data.windows import WindowSampler
 from slamlm.model import SpeechLM, named_shape
+from slamlm.schedule import lr_at
 from slamlm.train.distributed import DistInfo
 from slamlm.train.optim import set_lr
 from slamlm.train.pretrain import _loss, evaluate
-from slamlm.train.schedule import lr_at
 from slamlm.vocab import UnitVocab
 
 SCHEMES = ("ffd", "doc_per_row", "windows")

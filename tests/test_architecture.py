@@ -10,7 +10,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "slamlm"
 
 # layer of each top-level package/module (docs/ARCHITECTURE.md); a module may import its own
 # layer or lower ones
-LAYERS = {"config": 1, "io": 1, "audio": 1, "vocab": 1, "device": 1, "cli_adapter": 1,
+LAYERS = {"config": 1, "io": 1, "audio": 1, "vocab": 1, "device": 1, "cli_adapter": 1, "schedule": 1,
           "corpora": 1.5, "data": 2, "units": 2, "synth": 2, "words": 2, "model": 3, "interleave": 3.5, "train": 4, "align": 5, "eval": 6,
           "generate": 6, "vocoder": 6, "report": 7, "cli": 7, "demo": 7, "__main__": 7, "__init__": 1}
 

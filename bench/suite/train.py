@@ -26,8 +26,8 @@ from slamlm.data.windows import (
     eval_batches,
 )
 from slamlm.model import SpeechLM, named_shape
+from slamlm.schedule import lr_at, progress
 from slamlm.train.optim import set_lr
-from slamlm.train.schedule import lr_at, progress
 from suite.common import (
     Part,
     device_facts,

@@ -14,10 +14,10 @@ from slamlm.cli import main
 from slamlm.config import ConfigError, build_config
 from slamlm.data import PackConfig, run_pack
 from slamlm.data.synthetic import write_synthetic_units
+from slamlm.schedule import lr_at, progress
 from slamlm.train import PretrainConfig, parse_duration, run_pretrain
 from slamlm.train import pretrain as loop_mod
 from slamlm.train.checkpoint import find_latest, read_state
-from slamlm.train.schedule import lr_at, progress
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -32,6 +32,7 @@ from torch import nn
 from slamlm.config import dump_config, to_dict
 from slamlm.device import bf16_is_fast, set_cpu_threads
 from slamlm.io import JsonlAppender, read_jsonl, write_jsonl
+from slamlm.schedule import lr_at, progress
 from slamlm.train import checkpoint as ckpt
 from slamlm.train.config import parse_duration
 from slamlm.train.distributed import (
@@ -44,7 +45,6 @@ from slamlm.train.distributed import (
 )
 from slamlm.train.objective import Objective
 from slamlm.train.optim import build_optimizer, set_lr, step_unless_nonfinite
-from slamlm.train.schedule import lr_at, progress
 from slamlm.train.tracking import MetricSinks
 
 log = logging.getLogger(__name__)

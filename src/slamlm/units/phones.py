@@ -52,6 +52,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from slamlm import schedule
 from slamlm.units.mel import SAMPLE_RATE, MelEncoder
 
 log = logging.getLogger(__name__)
@@ -229,18 +230,16 @@ def _batches(order: list[int], feats, labels, batch: int, voices=None, crop: int
 
 
 def lr_factor(progress: float, warmup: float = 0.1) -> float:
-    """Share of the peak learning rate at ``progress`` (0..1) of training: linear warm-up from
-    1/25 over ``warmup``, then cosine down to 0. Progress is the larger of steps / all steps
-    and seconds / budget, so a run cut by its time budget still anneals.
+    """Share of the peak learning rate at ``progress`` (0..1) of training: the training loop's
+    schedule (:func:`slamlm.schedule.lr_at`: linear warm-up over ``warmup``, cosine to 0),
+    except that the warm-up starts at 1/25, not 0, so the first step is not wasted.
 
     Example:
         >>> lr_factor(0.0), lr_factor(0.1), round(lr_factor(0.55), 2), lr_factor(1.0)
         (0.04, 1.0, 0.5, 0.0)
     """
-    progress = min(max(progress, 0.0), 1.0)
-    if progress < warmup:
-        return 0.04 + 0.96 * progress / warmup
-    return 0.5 * (1.0 + math.cos(math.pi * (progress - warmup) / (1.0 - warmup)))
+    share = schedule.lr_at(min(max(progress, 0.0), 1.0), 1.0, 0.0, warmup)
+    return 0.04 + 0.96 * share if progress < warmup else share
 
 
 @torch.no_grad()
@@ -312,14 +311,14 @@ def train_phone_encoder(cfg: PhoneTrainConfig) -> Path:
     total = math.ceil(len(train) / cfg.batch) * cfg.epochs
     t_train, step, epoch, loss = time.perf_counter(), 0, 0, float("nan")
 
-    def progress() -> float:
-        return max(step / total, (time.perf_counter() - t_train) / budget if budget > 0 else 0.0)
+    def done() -> float:  # progress: the larger of the step and time fractions
+        return schedule.progress(step, total, time.perf_counter() - t_train, budget if budget > 0 else None)
 
-    while epoch < cfg.epochs and progress() < 1.0:
+    while epoch < cfg.epochs and done() < 1.0:
         rng.shuffle(train)
         for x, y, v in _batches(train, feats, labels, cfg.batch, voices, cfg.crop, rng):
             for group in opt.param_groups:
-                group["lr"] = cfg.lr * lr_factor(progress())
+                group["lr"] = cfg.lr * lr_factor(done())
             phone, voice = net.heads(x)
             loss_t = nn.functional.cross_entropy(phone.flatten(0, 1), y.flatten())
             if voice is not None:
@@ -328,7 +327,7 @@ def train_phone_encoder(cfg: PhoneTrainConfig) -> Path:
             loss_t.backward()
             opt.step()
             step, loss = step + 1, loss_t.item()
-            if progress() >= 1.0:
+            if done() >= 1.0:
                 break
         epoch += 1
         log.info("phones: epoch %d, step %d/%d, loss %.3f", epoch, step, total, loss)
