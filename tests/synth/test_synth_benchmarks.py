@@ -136,3 +136,78 @@ def test_rerun_with_same_settings_does_nothing(tmp_path):
     assert not is_done(more)  # other settings (not the worker count): rebuilt
     run_benchmarks(more)
     assert (tmp_path / "b/sSC/2_correct.wav").is_file()
+
+
+@pytest.fixture(scope="module")
+def mel_units(tmp_path_factory):
+    """A ``slam units``-like folder: identity.json of a mel encoder + a random k-means."""
+    import json
+
+    import torch
+
+    from slamlm.units.extractor import UnitExtractor
+    from slamlm.units.kmeans import KMeans, save_kmeans
+
+    d = tmp_path_factory.mktemp("units")
+    torch.manual_seed(0)
+    save_kmeans(KMeans(torch.randn(12, 80) * 2, encoder="mel", layer=0), d / "km.safetensors")
+    ex = UnitExtractor.load("mel", d / "km.safetensors")
+    (d / "identity.json").write_text(json.dumps(ex.identity()))
+    return d, ex
+
+
+def test_benchmarks_matched_in_units_of_a_units_folder(tmp_path, mel_units):
+    from slamlm.synth.benchmarks import BenchConfig, is_done, run_benchmarks
+    from slamlm.units.extractor import dedup
+
+    folder, ex = mel_units
+    cfg = BenchConfig(out=str(tmp_path / "b"), n=3, workers=2, benchmarks=("lexical",),
+                      match_units=str(folder))
+    out = run_benchmarks(cfg)
+    recs = list(read_jsonl(out / "length_match.jsonl"))
+    assert len(recs) == 3 and all(len(r["pos_units"]) == 2 for r in recs)  # 2 voices each
+    rows = list(csv.DictReader(open(out / "lexical/dev/gold.csv", newline="")))
+    for r in recs:  # the counts are those of the written files, as the eval will see them
+        for voice, pos, neg in zip(r["unit_voices"], r["pos_units"], r["neg_units"]):
+            fn = next(x["filename"] for x in rows if x["id"] == r["id"] and x["voice"] == voice)
+            base = out / "lexical/dev" / fn.rsplit("_", 1)[0]
+            got = [len(dedup(u)[0]) for u in ex.encode_paths([f"{base}_1.wav", f"{base}_0.wav"])]
+            assert got == [pos, neg]
+    assert is_done(cfg)
+    import json
+
+    ident = json.loads((folder / "identity.json").read_text())
+    (folder / "identity.json").write_text(json.dumps({**ident, "kmeans_hash": "refit"}))
+    try:
+        assert not is_done(cfg)  # other units: the benchmarks are rebuilt
+    finally:
+        (folder / "identity.json").write_text(json.dumps(ident))
+
+
+def test_match_units_needs_a_units_identity(tmp_path):
+    from slamlm.synth.benchmarks import BenchConfig, run_benchmarks
+
+    (tmp_path / "u").mkdir()
+    with pytest.raises(ValueError, match="cannot read the units identity"):
+        run_benchmarks(BenchConfig(out=str(tmp_path / "b"), n=1, workers=1,
+                                   benchmarks=("lexical",), match_units=str(tmp_path / "u")))
+    (tmp_path / "u/identity.json").write_text('{"encoder": "mel"}')
+    with pytest.raises(ValueError, match="not a units identity with a k-means"):
+        run_benchmarks(BenchConfig(out=str(tmp_path / "b"), n=1, workers=1,
+                                   benchmarks=("lexical",), match_units=str(tmp_path / "u")))
+    assert not (tmp_path / "b").exists()
+
+
+def test_sizes_set_items_per_benchmark_and_bad_ones_fail_first(tmp_path):
+    from slamlm.synth.benchmarks import BenchConfig, items_of, run_benchmarks
+
+    cfg = BenchConfig(n=5, sizes=("lexical=7",))
+    assert items_of("lexical", cfg) == 7 and items_of("syntactic", cfg) == 5
+    for bad in ("lexical", "lexical=0", "words=3", "lexical=x"):
+        with pytest.raises(ValueError, match="use KIND=N"):
+            run_benchmarks(BenchConfig(out=str(tmp_path / "b"), n=1, sizes=(bad,)))
+    assert not (tmp_path / "b").exists()
+    out = run_benchmarks(BenchConfig(out=str(tmp_path / "c"), n=1, workers=1,
+                                     benchmarks=("lexical",), sizes=("lexical=3",)))
+    ids = {r["id"] for r in csv.DictReader(open(out / "lexical/dev/gold.csv", newline=""))}
+    assert len(ids) == 3

@@ -72,3 +72,47 @@ def test_match_items_is_deterministic_and_picks_close_options():
         again = Measurer(workers=1).seconds("Zelda hugged.", Voice("en-us"))
     assert rec["options"] == 2 and abs(rec["gap_s"]) < 0.3
     assert rec["neg_s"][0] == pytest.approx(again, abs=0.006)
+
+
+def test_nearest_in_units_sums_gaps_over_voices_and_keeps_the_drawn_sign():
+    from slamlm.synth.matching import nearest_in_units
+
+    # +1 in one voice and -1 in the other is not a match (its mean gap is 0)
+    assert nearest_in_units(["a", "b"], [[1, -1], [0, 1]], True) == ["b"]
+    assert nearest_in_units(["a", "b", "c"], [[0, 0], [0, 0], [1, 0]], True) == ["a", "b"]
+    # tied in cost: the drawn sign (positive shorter) wins, else every tied option stays
+    assert nearest_in_units(["a", "b"], [[1], [-1]], True) == ["b"]
+    assert nearest_in_units(["a", "b"], [[1], [1]], True) == ["a", "b"]
+
+
+def test_match_items_by_units_counts_what_the_files_hold():
+    """A unit counter (here: one unit per started 0.1 s of audio) decides before durations."""
+    seen: list[int] = []
+
+    def tenths(wavs):
+        seen.append(len(wavs))
+        return [-(-len(w) // 1600) for w in wavs]
+
+    v = Voice("en-us")
+    long_bad = ["Zelda slept.", "Zelda found the big red ball on the hill today.", {}]
+    near_bad = ["Zelda slept.", "Zelda sat.", {}]
+    with Measurer(workers=1, units=tenths) as m:
+        rec = match_items([{"id": "a", "options": [long_bad, near_bad]}], [[v]], m, "k",
+                          unit_voices=[[v]])[0]
+        words = {t: m.unit_count(t, v) for t in ("Zelda slept.", "Zelda sat.")}
+        assert m.seconds("Zelda sat.", v) > 0  # durations came with the same synthesis
+    assert rec["options"] == 1  # only the option nearest in units reached the durations
+    assert rec["pos_units"] == [words["Zelda slept."]] and rec["neg_units"] == [words["Zelda sat."]]
+    assert sum(seen) == 3  # each distinct text once
+    with pytest.raises(ValueError, match="no unit counter"):
+        Measurer(workers=1).measure_units([[("Zelda sat.", v)]])
+
+
+def test_shortlist_by_phones_keeps_the_nearest_in_phone_count():
+    from slamlm.synth.matching import shortlist_by_phones
+
+    ph = {"a b": ["a", "b"], "a": ["a"], "a b c": ["a", "b", "c"], "x y": ["x", "y"]}
+    opts = [["a b", "a b c", {}], ["a b", "a", {}], ["a b", "x y", {}]]
+    assert shortlist_by_phones(opts, ph, 1) == [opts[2]]
+    assert shortlist_by_phones(opts, ph, 2) == [opts[0], opts[2]]  # ties: the earlier first
+    assert shortlist_by_phones(opts, ph, 5) == opts

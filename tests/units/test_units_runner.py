@@ -66,6 +66,28 @@ def test_slam_units_on_real_peer_audio(tmp_path, peer_example_dir):
     assert summary["records"] == 2 and summary["failed"] == 0
     assert summary["audio_hours"] == pytest.approx((14.085 + 15.945) / 3600, rel=1e-3)
     assert "kmeans: " + str(kms[0]) in (out / "config.yaml").read_text()
+    # the fit encoded both files: their units came from those features, and are the units a
+    # run given that k-means (which encodes every file in batches) makes
+    again = tmp_path / "again"
+    assert slam_units(str(peer_example_dir), "--out", str(again), "--kmeans", str(kms[0]),
+                      "--num-workers", "0") == 0
+    assert {r["id"]: r for r in read_units(again)} == recs
+
+
+def test_features_the_fit_encoded_are_assigned_not_encoded_again(tmp_path, peer_example_dir,
+                                                                 monkeypatch):
+    calls = []
+    real = UnitExtractor.features
+
+    def counting(self, wavs):
+        calls.append(len(wavs))
+        return real(self, wavs)
+
+    monkeypatch.setattr(UnitExtractor, "features", counting)
+    assert slam_units(str(peer_example_dir), "--out", str(tmp_path / "u"), "--k", "8",
+                      "--num-workers", "0") == 0
+    assert sum(calls) == 2  # each file encoded once, by the fit
+    assert len(list(read_units(tmp_path / "u"))) == 2
 
 
 def test_bad_files_are_logged_and_rerun_changes_nothing(tmp_path, peer_example_dir, kmeans16):

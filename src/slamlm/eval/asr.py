@@ -38,23 +38,60 @@ def normalize_text(text: str) -> str:
     return " ".join(text.split())
 
 
-class PocketSphinxASR:
-    """Offline ASR with the US-English model shipped in the ``pocketsphinx`` wheel."""
+_WORKER_ASR: PocketSphinxASR | None = None
 
-    def __init__(self, fast: bool = False):
+
+def _worker_init(fast: bool) -> None:
+    global _WORKER_ASR
+    _WORKER_ASR = PocketSphinxASR(fast=fast)
+
+
+def _worker_transcribe(job: tuple[np.ndarray, bool]) -> str:
+    return _WORKER_ASR.transcribe([job[0]], raw=job[1])[0]
+
+
+class PocketSphinxASR:
+    """Offline ASR with the US-English model shipped in the ``pocketsphinx`` wheel.
+
+    Each speech clip is decoded from the same feature state (cepstral mean reset), so its text
+    does not depend on the clips before it (a clip of pure silence still can). The decoder is
+    single-threaded: ``workers > 1`` decodes several clips at once in that many processes,
+    with the same texts.
+    """
+
+    def __init__(self, fast: bool = False, workers: int = 1):
         try:
             from pocketsphinx import Decoder
         except ImportError as e:
             raise ImportError("pocketsphinx ASR needs: pip install 'slamlm[offline]'") from e
+        self.fast, self.workers = fast, max(1, int(workers))
         opts = {"fwdflat": False, "bestpath": False} if fast else {}
         self.decoder = Decoder(samprate=SAMPLE_RATE, loglevel="FATAL", **opts)
+        # live CMN carries each clip's cepstral mean into the next: reset the features per
+        # clip, so a clip's text does not depend on what was decoded before it
+        self._cmn0 = self.decoder.get_cmn()
         self.name = "pocketsphinx:fast" if fast else "pocketsphinx"
 
     def transcribe(self, wavs: Sequence[np.ndarray], raw: bool = False) -> list[str]:
         """Normalised text per clip (``raw``: the decoder's own words, as GenPPL uses)."""
+        if self.workers > 1 and len(wavs) > 1:
+            import multiprocessing as mp
+
+            # longest first, so no worker is left with a long clip at the end
+            order = sorted(range(len(wavs)), key=lambda i: -len(wavs[i]))
+            ctx = mp.get_context("spawn")  # never fork a process that holds torch threads
+            with ctx.Pool(min(self.workers, len(wavs)), initializer=_worker_init,
+                          initargs=(self.fast,)) as pool:
+                got = pool.map(_worker_transcribe, [(wavs[i], raw) for i in order], chunksize=1)
+            out = [""] * len(wavs)
+            for i, t in zip(order, got):
+                out[i] = t
+            return out
         out = []
         for wav in wavs:
             pcm = (np.clip(np.asarray(wav, dtype=np.float32), -1, 1) * 32767).astype(np.int16)
+            self.decoder.set_cmn(self._cmn0)
+            self.decoder.reinit_feat()
             self.decoder.start_utt()
             self.decoder.process_raw(pcm.tobytes(), full_utt=True)
             self.decoder.end_utt()
@@ -104,10 +141,12 @@ class WhisperASR:
         return out
 
 
-def load_asr(spec: str = "pocketsphinx", device: str = "cpu") -> PocketSphinxASR | WhisperASR:
-    """``pocketsphinx[:fast]`` or ``whisper[:<hub id or folder>]`` -> an ASR object."""
+def load_asr(spec: str = "pocketsphinx", device: str = "cpu", workers: int = 1
+             ) -> PocketSphinxASR | WhisperASR:
+    """``pocketsphinx[:fast]`` or ``whisper[:<hub id or folder>]`` -> an ASR object
+    (``workers``: pocketsphinx decoder processes)."""
     if spec in ("pocketsphinx", "pocketsphinx:fast"):
-        return PocketSphinxASR(fast=spec.endswith(":fast"))
+        return PocketSphinxASR(fast=spec.endswith(":fast"), workers=workers)
     if spec == "whisper" or spec.startswith("whisper:"):
         return WhisperASR(spec.partition(":")[2] or WHISPER_DEFAULT, device=device)
     raise ValueError(f"unknown ASR {spec!r}: use pocketsphinx, pocketsphinx:fast, whisper or "

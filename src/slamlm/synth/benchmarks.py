@@ -37,6 +37,7 @@ import logging
 import random
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,10 +73,35 @@ class BenchConfig:
     rate_jitter: int = 15  # story-cloze items: rate 175 +- this (words/min), drawn per item
     pitch_jitter: int = 10  # story-cloze items: pitch 50 +- this, drawn per item
     top_words: int = 0  # sWUGGY words from the N most frequent content words of the stories (0: all)
+    # a `slam units` folder (or its identity.json): the options of these benchmarks are then
+    # matched first in deduplicated unit count under those units, in every voice of the item
+    match_units: str = ""
+    # (not the story clozes: an ending's units alone do not predict its units in context)
+    unit_benchmarks: tuple[str, ...] = ("lexical", "syntactic")
+    unit_shortlist: int = 3  # sBLIMP: options spoken for their units, nearest in phone count
+    nonwords: int = 16  # sWUGGY: non-word candidates per word (the best matched is kept)
+    sizes: tuple[str, ...] = ()  # items of some benchmarks, KIND=N (lexical=120); others: n
 
 
 def slug(voice: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "-", voice).strip("-")
+
+
+def items_of(kind: str, cfg: BenchConfig) -> int:
+    """Items of benchmark ``kind``: its ``sizes`` entry (``KIND=N``), else ``cfg.n``.
+
+    Example:
+        >>> items_of("lexical", BenchConfig(n=60, sizes=("lexical=120",)))
+        120
+    """
+    for spec in cfg.sizes:
+        name, sep, num = spec.partition("=")
+        if not sep or name not in BenchConfig.benchmarks or not num.isdigit() or int(num) < 1:
+            raise ValueError(f"sizes {spec!r}: use KIND=N with KIND one of "
+                             f"{', '.join(BenchConfig.benchmarks)} and N >= 1 (lexical=120)")
+        if name == kind:
+            return int(num)
+    return cfg.n
 
 
 def _voices(cfg: BenchConfig) -> tuple[str, ...]:
@@ -104,8 +130,9 @@ def _items(kind: str, cfg: BenchConfig) -> list[dict]:
     if kind in user:
         return read_pairs(kind, user[kind])
     if kind == "lexical":
-        return items.wuggy_items(cfg.n, cfg.seed, top_words=cfg.top_words)
-    return items.blimp_items(cfg.n, cfg.seed)
+        return items.wuggy_items(items_of(kind, cfg), cfg.seed, k=cfg.nonwords,
+                                 top_words=cfg.top_words)
+    return items.blimp_items(items_of(kind, cfg), cfg.seed)
 
 
 def _zr_jobs(kind: str, cfg: BenchConfig, root: Path, meas: Measurer
@@ -120,7 +147,8 @@ def _zr_jobs(kind: str, cfg: BenchConfig, root: Path, meas: Measurer
     builtin = kind == "lexical" and kind not in parse_pairs_arg(cfg.pairs)
     # matched in the item's first voice (half the cost of all voices, ~10% larger gaps)
     matched = _match(kind, cfg, its, [v[:1] for v in voices], meas, phones_first=kind == "lexical",
-                     phonotactics=_train_phonotactics(meas, _phone_voice(cfg)) if builtin else None)
+                     phonotactics=_train_phonotactics(meas, _phone_voice(cfg)) if builtin else None,
+                     unit_voices=voices if meas.units and kind in cfg.unit_benchmarks else None)
     pv = _phone_voice(cfg)
     phon = (meas.phonemes(([it["good"], it["bad"]] for it in its), pv) or {}
             ) if kind == "lexical" else {}
@@ -151,12 +179,13 @@ def _train_phonotactics(meas: Measurer, voice: str) -> PhoneBigram | None:
 
 
 def _match(kind: str, cfg: BenchConfig, its: list[dict], voices: list[list[Voice]],
-           meas: Measurer, phones_first: bool = False,
-           phonotactics: PhoneBigram | None = None) -> list[dict]:
+           meas: Measurer, phones_first: bool = False, phonotactics: PhoneBigram | None = None,
+           unit_voices: list[list[Voice]] | None = None) -> list[dict]:
     if not cfg.match_lengths:
         return []
     recs = match_items(its, voices, meas, f"bench/{kind}/sign/{cfg.seed}", phones_first,
-                       phone_voice=_phone_voice(cfg), phonotactics=phonotactics)
+                       phone_voice=_phone_voice(cfg), phonotactics=phonotactics,
+                       unit_voices=unit_voices, shortlist=cfg.unit_shortlist)
     return [{"bench": kind, **r} for r in recs]
 
 
@@ -179,13 +208,15 @@ def _cloze_jobs(kind: str, cfg: BenchConfig, root: Path, meas: Measurer
                 ) -> tuple[list[Job], list[dict], list[dict]]:
     """Jobs, pairs manifest and length-match records (matched on the endings) of sSC / tSC."""
     jobs, pairs = [], []
-    its = items.cloze_items(cfg.n, cfg.seed, topic=(kind == "tSC"))
+    its = items.cloze_items(items_of(kind, cfg), cfg.seed, topic=(kind == "tSC"))
     voices = [pick_voice(f"bench/{kind}/voice/{cfg.seed}/{i}", _voices(cfg), 175,
                          cfg.rate_jitter, 50, cfg.pitch_jitter)
               for i in range(len(its))]
     for i, it in enumerate(its):
         it["id"] = str(i)
-    matched = _match(kind, cfg, its, [[v] for v in voices], meas)
+    matched = _match(kind, cfg, its, [[v] for v in voices], meas,  # units: of the endings alone
+                     unit_voices=[[v] for v in voices] if meas.units and kind in cfg.unit_benchmarks
+                     else None)
     for i, (it, v) in enumerate(zip(its, voices)):
         sides = {}
         for name, ending in (("correct", it["good"]), ("wrong", it["bad"])):
@@ -220,7 +251,7 @@ def _salmon_jobs(cfg: BenchConfig, root: Path, meas: Measurer
     """Half-utterance jobs (into ``_parts``), how to join them, and length-match records."""
     jobs, joins, matched = [], [], []
     for part in ("speaker_consistency", "gender_consistency"):
-        texts = items.salmon_sentences(cfg.n, cfg.seed, part)
+        texts = items.salmon_sentences(items_of("salmon", cfg), cfg.seed, part)
         pairs = [_salmon_voices(cfg, part, i) for i in range(len(texts))]
         if cfg.match_lengths:  # the other speaker's half lasts as long as the same speaker's
             others = match_rates([(t[1], a, b) for t, (a, b) in zip(texts, pairs)], meas)
@@ -273,6 +304,40 @@ def _all_jobs(cfg: BenchConfig, tmp: Path, meas: Measurer) -> dict[str, Any]:
     return got
 
 
+def units_identity(path: str | Path) -> dict[str, Any]:
+    """The identity (encoder + k-means) of a ``slam units`` folder or of its identity.json."""
+    p = Path(path)
+    f = p / "identity.json" if p.is_dir() else p
+    try:
+        ident = json.loads(f.read_text())
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"match_units: cannot read the units identity {f}: {e} (give a "
+                         f"`slam units` output folder or its identity.json)") from e
+    if not isinstance(ident, dict) or "encoder" not in ident or not ident.get("kmeans_hash"):
+        raise ValueError(f"match_units: {f} is not a units identity with a k-means (it needs "
+                         f"'encoder' and 'kmeans_hash'; `slam units` writes one)")
+    return ident
+
+
+def unit_counter(path: str | Path) -> Callable[[list[np.ndarray]], list[int]]:
+    """Waveforms -> their deduplicated unit counts under the units of ``path`` (a ``slam
+    units`` folder or identity.json), as the eval will tokenise the files.
+
+    Example:
+        >>> count = unit_counter("run/units")             # doctest: +SKIP
+        >>> count([np.zeros(16000, np.float32)])          # doctest: +SKIP
+        [1]
+    """
+    from slamlm.units.extractor import UnitExtractor, dedup
+
+    ex = UnitExtractor.from_identity(units_identity(path), device="cpu")
+
+    def count(wavs: list[np.ndarray]) -> list[int]:
+        return [len(dedup(u)[0]) for u in ex.encode(wavs)]
+
+    return count
+
+
 # Bump when item design or matching changes what a config produces (a re-run then rebuilds).
 BENCH_VERSION = 4  # 3: sWUGGY non-words matched on phone transitions (Wuggy); 4: sBLIMP
 # and story cloze test the story grammar's own rules and plots
@@ -285,7 +350,10 @@ def _done_marker(cfg: BenchConfig) -> dict[str, Any]:
     from slamlm.synth.pairs import parse_pairs_arg
 
     marker = {"version": BENCH_VERSION, "config": {k: v for k, v in to_dict(cfg).items()
-                                                   if k not in ("out", "workers")}}
+                                                   if k not in ("out", "workers", "match_units")}}
+    if cfg.match_units:  # other units (a re-fit k-means, a retrained encoder) rebuild
+        marker["units"] = {k: v for k, v in units_identity(cfg.match_units).items()
+                           if k != "kmeans_path"}
     if cfg.pairs:  # an edited pair file rebuilds
         marker["pairs_sha1"] = {k: hashlib.sha1(p.read_bytes()).hexdigest()
                                 for k, p in parse_pairs_arg(cfg.pairs).items()}
@@ -309,11 +377,14 @@ def run_benchmarks(cfg: BenchConfig) -> Path:
 
     out = Path(cfg.out)
     resolve_voices(cfg.voices, cfg.voice, cfg.backend)  # unknown voices fail before any work
+    for kind in cfg.benchmarks:
+        items_of(kind, cfg)  # a bad sizes entry fails before any work
     if is_done(cfg):
         log.info("benchmarks: %s is complete for these settings; nothing to do", out)
         return out
     with atomic_dir(out) as tmp:
-        with Measurer(cfg.backend, cfg.workers) as meas:
+        counter = unit_counter(cfg.match_units) if cfg.match_units else None
+        with Measurer(cfg.backend, cfg.workers, units=counter) as meas:
             got = _all_jobs(cfg, tmp, meas)
         texts: list[dict] = []
         failures = FailureLog(tmp / "failures.jsonl", stage="synth-benchmarks", strict=True)

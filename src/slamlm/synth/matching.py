@@ -12,6 +12,12 @@ positive is the shorter member about half of the time.
 espeak-ng: the same texts always give the same durations), in worker processes, and caches
 by (text, voice); it also gives espeak-ng's phonemes (sWUGGY matches phone counts first).
 
+Given a unit counter (``Measurer(units=...)``, e.g. :func:`slamlm.synth.benchmarks.unit_counter`
+over a ``slam units`` folder), items are matched in what the model sees first: among the
+options, those whose members have the nearest deduplicated unit counts in the item's voices
+are kept, and durations decide among them. A model trained on those units then cannot win a
+pair by its length in tokens (mean and summed log-prob agree where the counts are equal).
+
 Example:
     >>> durs = [([0.50], [0.62]), ([0.50], [0.47]), ([0.50], [0.53])]  # (pos, neg) per voice
     >>> pick_option(durs, want_shorter=True), pick_option(durs, want_shorter=False)
@@ -21,12 +27,12 @@ Example:
 from __future__ import annotations
 
 import multiprocessing as mp
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 
-from slamlm.synth.phonotactics import PhoneBigram, closest_phonotactics
+from slamlm.synth.phonotactics import PhoneBigram, closest_phonotactics, spoken_nonwords
 from slamlm.synth.tts import Voice
 
 DEFAULT_TOL = 0.03  # seconds: options this close to the best match count as matched
@@ -97,6 +103,36 @@ def _seconds_group(reqs: list[Req]) -> list[float]:
     return _speak_all(reqs)
 
 
+def _wavs_all(reqs: list[Req]) -> list[np.ndarray]:
+    return [pcm16(_TTS.synthesize(t, v)[0]) for t, v in reqs]
+
+
+def _wavs_group(reqs: list[Req]) -> list[np.ndarray]:
+    """Waveforms of a group of utterances, each from the never-speaking engine (as the files)."""
+    if getattr(_TTS, "name", "") == "espeak":
+        return _TTS.engine.forked(_wavs_all, reqs)
+    return _wavs_all(reqs)
+
+
+def pcm16(wav: np.ndarray) -> np.ndarray:
+    """``wav`` as it reads back from the 16-bit PCM file it is saved to (``save_audio``), so
+    units counted from it are the units of the file.
+
+    Example:
+        >>> pcm16(np.array([0.5, 2.0, -1.0], np.float32)).tolist()
+        [0.5, 0.999969482421875, -1.0]
+    """
+    import io
+
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, np.clip(np.asarray(wav, np.float32), -1, 1), 16000, format="WAV",
+             subtype="PCM_16")
+    buf.seek(0)
+    return sf.read(buf, dtype="float32")[0]
+
+
 def _phones_all(reqs: list[tuple[str, str]]) -> list[list[str]]:
     return [_TTS.engine._phonemes_here(t, v) for t, v in reqs]
 
@@ -120,9 +156,11 @@ class Measurer:
         0.83
     """
 
-    def __init__(self, backend: str = "espeak", workers: int = 2):
-        self.backend, self.workers = backend, workers
+    def __init__(self, backend: str = "espeak", workers: int = 2,
+                 units: Callable[[list[np.ndarray]], list[int]] | None = None):
+        self.backend, self.workers, self.units = backend, workers, units
         self._dur: dict[tuple[str, VoiceKey], float] = {}
+        self._units: dict[tuple[str, VoiceKey], int] = {}
         self._ph: dict[tuple[str, str], list[str]] = {}
         self._pool: Any = None
 
@@ -157,6 +195,33 @@ class Measurer:
         for g, secs in zip(todo, self._map(_seconds_group, todo)):
             for r, sec in zip(g, secs):
                 self._dur[_key(*r)] = sec
+
+    def measure_units(self, groups: Iterable[Iterable[Req]], batch: int = 64) -> None:
+        """Count the units of every (text, voice) not yet counted: spoken in the workers,
+        counted here by ``self.units`` (batches of ``batch`` waveforms)."""
+        if self.units is None:
+            raise ValueError("Measurer: no unit counter (Measurer(units=...))")
+        seen: set = set(self._units)
+        todo: list[list[Req]] = []
+        for g in groups:
+            new = [r for r in dict.fromkeys(g) if _key(*r) not in seen]
+            seen.update(_key(*r) for r in new)
+            if new:
+                todo.append(new)
+        flat = [r for g in todo for r in g]
+        wavs = [w for ws in self._map(_wavs_group, todo) for w in ws]
+        for r, w in zip(flat, wavs):  # the same file's duration: no second synthesis for it
+            self._dur.setdefault(_key(*r), speech_seconds(w))
+        for s in range(0, len(flat), batch):
+            counts = self.units(wavs[s:s + batch])
+            for r, n in zip(flat[s:s + batch], counts):
+                self._units[_key(*r)] = int(n)
+
+    def unit_count(self, text: str, voice: Voice) -> int:
+        """Deduplicated units of ``text`` spoken in ``voice`` (counted on first use)."""
+        if _key(text, voice) not in self._units:
+            self.measure_units([[(text, voice)]])
+        return self._units[_key(text, voice)]
 
     def seconds(self, text: str, voice: Voice) -> float:
         """Voiced seconds of ``text`` in ``voice`` (measured on first use)."""
@@ -208,9 +273,46 @@ def _fewest_phone_gap(options: list, ph: dict[str, list[str]] | None) -> list:
     return [o for o, g in zip(options, gaps) if g == min(gaps)]
 
 
+def unit_gaps(options: list, voices: Sequence[Voice], meas: Measurer) -> list[list[int]]:
+    """Per option, per voice: units(positive) - units(negative)."""
+    return [[meas.unit_count(o[0], v) - meas.unit_count(o[1], v) for v in voices]
+            for o in options]
+
+
+def nearest_in_units(options: list, gaps: Sequence[Sequence[int]], want_shorter: bool) -> list:
+    """The options whose unit gaps (one per voice) are smallest in sum of absolute values;
+    when that is not 0, those of them whose positive is shorter (``want_shorter``) or longer
+    as drawn, if any.
+
+    Example:
+        >>> nearest_in_units(["a", "b", "c", "d"], [[2], [-1], [1], [0]], True)
+        ['d']
+        >>> nearest_in_units(["a", "b", "c"], [[1, -1], [-1, 0], [0, 1]], False)
+        ['c']
+    """
+    cost = [sum(abs(x) for x in g) for g in gaps]
+    near = [(o, sum(g)) for o, g, c in zip(options, gaps, cost) if c == min(cost)]
+    signed = [o for o, g in near if g != 0 and (g < 0) == want_shorter]
+    return signed or [o for o, _ in near]
+
+
+def shortlist_by_phones(options: list, ph: dict[str, list[str]], keep: int) -> list:
+    """The ``keep`` options whose members' espeak-ng phone counts are nearest (stable order).
+
+    Example:
+        >>> ph = {"a b": ["a", "b"], "a": ["a"], "a b c": ["a", "b", "c"]}
+        >>> shortlist_by_phones([["a b", "a b c", {}], ["a b", "a", {}], ["a b", "a b", {}]], ph, 2)
+        [['a b', 'a b c', {}], ['a b', 'a b', {}]]
+    """
+    gaps = [abs(len(ph[o[0]]) - len(ph[o[1]])) for o in options]
+    best = sorted(range(len(options)), key=lambda i: (gaps[i], i))[:keep]
+    return [options[i] for i in sorted(best)]
+
+
 def match_items(items: list[dict], voices: list[list[Voice]], meas: Measurer, key: str,
                 phones_first: bool = False, tol: float = DEFAULT_TOL,
-                phone_voice: str = "en-us", phonotactics: PhoneBigram | None = None
+                phone_voice: str = "en-us", phonotactics: PhoneBigram | None = None,
+                unit_voices: list[list[Voice]] | None = None, shortlist: int = 0
                 ) -> list[dict]:
     """Set each item's ``good``/``bad`` (and ``extra`` fields) to its best-matched option.
 
@@ -220,28 +322,54 @@ def match_items(items: list[dict], voices: list[list[Voice]], meas: Measurer, ke
     ``phone_voice``: the espeak-ng voice whose phonemes ``phones_first`` counts.
     ``phonotactics``: with ``phones_first``, then keep the non-words whose phone-transition
     score is nearest the word's (Wuggy's matching; :mod:`slamlm.synth.phonotactics`).
+    ``unit_voices`` (with a Measurer that counts units): before durations, keep the options
+    nearest in deduplicated units in those voices (item ``i``: ``unit_voices[i]``, every voice
+    it is spoken in); the records then also hold ``pos_units``/``neg_units`` per voice
+    (of ``unit_voices``, by name). ``shortlist > 0``: only that many options per item, the
+    nearest in espeak-ng phone count, are spoken for their units (sentences cost more).
     """
+    ids = [str(it.get("id", n)) for n, it in enumerate(items)]
+    wants = balanced_wants(ids, key)
+    ph = None
     if phones_first:
         ph = meas.phonemes(([t for o in it["options"] for t in o[:2]] for it in items),
                            phone_voice)
         for it in items:
             it["options"] = _fewest_phone_gap(it["options"], ph)
             if ph is not None and phonotactics is not None:
-                it["options"] = closest_phonotactics(it["options"], ph, phonotactics)
+                it["options"] = spoken_nonwords(it["options"], ph, phonotactics)
+    if unit_voices is not None and shortlist > 0 and not phones_first:
+        ph_all = meas.phonemes(([t for o in it["options"] for t in o[:2]] for it in items),
+                               phone_voice)
+        if ph_all is not None:
+            for it in items:
+                it["options"] = shortlist_by_phones(it["options"], ph_all, shortlist)
+    if unit_voices is not None:
+        meas.measure_units([(t, v) for o in it["options"] for v in vs for t in o[:2]]
+                           for it, vs in zip(items, unit_voices))
+        for ident, it, vs in zip(ids, items, unit_voices):
+            it["options"] = nearest_in_units(it["options"], unit_gaps(it["options"], vs, meas),
+                                             wants[ident])
+    if ph is not None and phonotactics is not None:
+        for it in items:
+            it["options"] = closest_phonotactics(it["options"], ph, phonotactics)
     meas.measure([(t, v) for o in it["options"] for v in vs for t in o[:2]]
                  for it, vs in zip(items, voices))
-    ids = [str(it.get("id", n)) for n, it in enumerate(items)]
-    wants = balanced_wants(ids, key)
     records = []
-    for ident, it, vs in zip(ids, items, voices):
+    for n, (ident, it, vs) in enumerate(zip(ids, items, voices)):
         durs = [([meas.seconds(g, v) for v in vs], [meas.seconds(b, v) for v in vs])
                 for g, b, _ in it["options"]]
         j = pick_option(durs, wants[ident], tol)
         good, bad, extra = it["options"][j]
         it.update(good=good, bad=bad, **extra)
         pos, neg = durs[j]
-        records.append({"id": ident, "pos_s": pos, "neg_s": neg, "options": len(durs),
-                        "gap_s": round(float(np.mean(np.subtract(pos, neg))), 4)})
+        rec = {"id": ident, "pos_s": pos, "neg_s": neg, "options": len(durs),
+               "gap_s": round(float(np.mean(np.subtract(pos, neg))), 4)}
+        if unit_voices is not None:
+            rec.update(unit_voices=[v.name for v in unit_voices[n]],
+                       pos_units=[meas.unit_count(good, v) for v in unit_voices[n]],
+                       neg_units=[meas.unit_count(bad, v) for v in unit_voices[n]])
+        records.append(rec)
     return records
 
 

@@ -54,6 +54,22 @@ class PhoneBigram:
         return sum(lps) / len(lps)
 
 
+def spoken_nonwords(options: list, phones: Mapping[str, Sequence[str]], model: PhoneBigram
+                    ) -> list:
+    """The options whose non-word espeak-ng does not say as the word or as another training
+    word ("byke", "skarf" are the same audio as a word, not non-words); all when none is left.
+
+    Example:
+        >>> pb = PhoneBigram.fit({("k", "a", "t"): 5})
+        >>> ph = {"cat": ["k", "a", "t"], "kat": ["k", "a", "t"], "kap": ["k", "a", "p"]}
+        >>> [o[1] for o in spoken_nonwords([["cat", "kat", {}], ["cat", "kap", {}]], ph, pb)]
+        ['kap']
+    """
+    heard = [o for o in options if tuple(phones[o[1]]) != tuple(phones[o[0]])
+             and tuple(phones[o[1]]) not in model.words]
+    return heard or options
+
+
 def closest_phonotactics(options: list, phones: Mapping[str, Sequence[str]], model: PhoneBigram,
                          keep: float = 1 / 3, least: int = 2) -> list:
     """The options (``[word, non-word, extra]``) whose non-word's transition score is nearest
@@ -68,9 +84,7 @@ def closest_phonotactics(options: list, phones: Mapping[str, Sequence[str]], mod
         ...                                     least=1)]
         ['kap']
     """
-    heard = [o for o in options if tuple(phones[o[1]]) != tuple(phones[o[0]])
-             and tuple(phones[o[1]]) not in model.words]
-    options = heard or options
+    options = spoken_nonwords(options, phones, model)
     if len(options) <= least:
         return options
     gap = [abs(model.score(phones[o[1]]) - model.score(phones[o[0]])) for o in options]

@@ -47,11 +47,18 @@ class FitConfig:
     dtype: str | None = None
 
 
-def sample_frames(ex: Any, items: list[AudioItem], max_frames: int, seed: int) -> torch.Tensor:
+KEEP_BYTES = 1 << 30  # features of sampled files kept for the extraction after the fit
+
+
+def sample_frames(ex: Any, items: list[AudioItem], max_frames: int, seed: int,
+                  keep: dict[str, tuple[torch.Tensor, float]] | None = None,
+                  keep_bytes: int = KEEP_BYTES) -> torch.Tensor:
     """Encoder frames from files in a seeded random order, at most ``max_frames`` in all.
 
     Each file gives at most ``2 * max_frames / n_files`` (>= 50) random frames so the sample
-    spreads over files; unreadable files are skipped with a warning.
+    spreads over files; unreadable files are skipped with a warning. ``keep``: filled with
+    id -> (all frames of the file, seconds) while under ``keep_bytes`` in all, so that an
+    extraction after the fit need not encode those files again.
     """
     from slamlm.audio import AudioError
     from slamlm.corpora import load_item
@@ -69,6 +76,9 @@ def sample_frames(ex: Any, items: list[AudioItem], max_frames: int, seed: int) -
             log.warning("k-means fit: skipping %s", e)
             continue
         f = ex.features([wav])[0].cpu()
+        if keep is not None and keep_bytes >= f.numel() * f.element_size():
+            keep[items[i].id] = (f, len(wav) / 16000)
+            keep_bytes -= f.numel() * f.element_size()
         if len(f) > per_file:
             f = f[torch.from_numpy(np.sort(rng.choice(len(f), per_file, replace=False)))]
         chunks.append(f)
@@ -83,13 +93,15 @@ def sample_frames(ex: Any, items: list[AudioItem], max_frames: int, seed: int) -
     return x
 
 
-def fit_from_items(cfg: FitConfig, items: list[AudioItem]):
-    """Encode a sample of the inputs and fit; returns the :class:`KMeans` (not saved)."""
+def fit_from_items(cfg: FitConfig, items: list[AudioItem],
+                   keep: dict[str, tuple[torch.Tensor, float]] | None = None):
+    """Encode a sample of the inputs and fit; returns the :class:`KMeans` (not saved).
+    ``keep``: see :func:`sample_frames`."""
     from slamlm.units.extractor import UnitExtractor
     from slamlm.units.kmeans import fit_kmeans
 
     ex = UnitExtractor.load(cfg.encoder, None, layer=cfg.layer, device=cfg.device, dtype=cfg.dtype)
-    x = sample_frames(ex, items, cfg.max_frames, cfg.seed)
+    x = sample_frames(ex, items, cfg.max_frames, cfg.seed, keep=keep)
     log.info("fitting k-means k=%d on %d frames of %s (dim %d)", cfg.k, len(x), ex.encoder.id,
              ex.encoder.dim)
     return fit_kmeans(x, k=cfg.k, seed=cfg.seed, max_iter=cfg.max_iter, tol=cfg.tol,
@@ -111,8 +123,10 @@ def run_fit_kmeans(cfg: FitConfig) -> Path:
     return path
 
 
-def ensure_kmeans(cfg: Any, items: list[AudioItem], out: Path) -> Path:
-    """The k-means for an extract run: ``cfg.kmeans``, one fit earlier in ``out``, or a new fit."""
+def ensure_kmeans(cfg: Any, items: list[AudioItem], out: Path,
+                  keep: dict[str, tuple[torch.Tensor, float]] | None = None) -> Path:
+    """The k-means for an extract run: ``cfg.kmeans``, one fit earlier in ``out``, or a new fit
+    (``keep``: filled with the features of the files it encoded, see :func:`sample_frames`)."""
     from slamlm.units.kmeans import load_kmeans, same_encoder, save_kmeans
 
     if cfg.kmeans:
@@ -132,7 +146,7 @@ def ensure_kmeans(cfg: Any, items: list[AudioItem], out: Path) -> Path:
                      split=cfg.split, audio_column=cfg.audio_column, encoder=cfg.encoder, layer=cfg.layer, k=cfg.k,
                      max_frames=cfg.max_fit_frames, seed=cfg.seed, device=cfg.device,
                      dtype=cfg.dtype)
-    km = fit_from_items(fcfg, items)
+    km = fit_from_items(fcfg, items, keep=keep)
     path = out / f"kmeans-{km.hash}.safetensors"
     save_kmeans(km, path)
     log.info("k-means %s saved to %s", km.hash, path)

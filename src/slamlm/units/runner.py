@@ -271,7 +271,8 @@ def run_units(cfg: UnitsConfig) -> Path:
 
         if torch.cuda.is_available():  # torchrun: one GPU per process
             cfg = replace(cfg, device=f"cuda:{os.environ['LOCAL_RANK']}")
-    kmeans_path = ensure_kmeans(cfg, items, out)
+    fitted: dict = {}  # id -> (features, seconds) of the files the k-means fit encoded
+    kmeans_path = ensure_kmeans(cfg, items, out, keep=fitted)
     cfg = replace(cfg, kmeans=str(kmeans_path))
     ex = UnitExtractor.load(cfg.encoder, kmeans_path, layer=cfg.layer, device=cfg.device,
                             dtype=cfg.dtype)
@@ -294,17 +295,36 @@ def run_units(cfg: UnitsConfig) -> Path:
     if failed_before:
         log.info("%d inputs failed in an earlier run and are skipped (fix them and delete %s "
                  "to retry)", len(failed_before), fail_path)
-    stats = _extract(ex, ident, todo, cfg, units_path, failures)
+    stats = _extract(ex, ident, todo, cfg, units_path, failures, fitted)
     _finish(cfg, out, units_path, summary_path, fail_path, rank, world, stats, skipped)
     return out
 
 
 def _extract(ex: Any, ident: dict[str, Any], todo: list[AudioItem], cfg: UnitsConfig,
-             units_path: Path, failures: FailureLog) -> dict[str, float]:
-    """Probe, batch, decode, encode and append records; returns counts of this run."""
+             units_path: Path, failures: FailureLog, fitted: dict | None = None
+             ) -> dict[str, float]:
+    """Probe, batch, decode, encode and append records; returns counts of this run.
+    ``fitted``: id -> (features, seconds) the k-means fit already encoded: only assigned."""
     from tqdm.auto import tqdm
 
     stats = {"done": 0, "failed": failures.count, "seconds": 0.0}
+    reused = [it for it in todo if it.id in (fitted or {})]
+    if reused:
+        t0 = time.perf_counter()
+        with JsonlAppender(units_path) as app:
+            for it in reused:
+                feats, sec = fitted[it.id]
+                frames = ex.kmeans.assign(feats.to(ex.kmeans.centroids.device)).cpu().numpy()
+                app.write(make_record(it.id, it.source, frames.astype(np.int64), sec, ident,
+                                      it.text))
+                stats["done"] += 1
+                stats["seconds"] += sec
+        log.info("units: %d files assigned from the features the k-means fit encoded (%.1f s)",
+                 len(reused), time.perf_counter() - t0)
+        ids = {it.id for it in reused}
+        todo = [it for it in todo if it.id not in ids]
+    if fitted:
+        fitted.clear()  # the memory goes back before the extraction
     todo, secs = _probe(todo, failures)
     window = 512 if any(it.kind == "parquet" for it in todo) else None
     batches = plan_batches(secs, cfg.batch_seconds, window)
