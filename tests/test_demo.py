@@ -10,7 +10,8 @@ from slamlm.cli import main
 TOY = ["stories=16", "bench_items=4", "preferences=12", "text_lm=none", "shape=tiny",
        "pretrain_budget=600s", "pretrain_max_steps=40", "dpo_budget=60s", "k=24", "context=128",
        "batch_size=8", "micro_batch=8", "lr=3e-3", "prompts=2", "max_new_tokens=20",
-       "transcribe=false", "eval_init=true", "threads=1", "report_screenshot=false"]
+       "transcribe=false", "eval_init=true", "threads=1", "report_screenshot=false",
+       "bench_sizes=[]", "nonwords=8"]
 
 
 @pytest.mark.slow
@@ -25,6 +26,10 @@ def test_demo_end_to_end_and_resume(tmp_path, capsys):
                 "pretrain/metrics.jsonl", "eval/init/results.json", "eval/dpo/results.json",
                 "generate/generations.jsonl", "report.html", "demo_summary.json"):
         assert (out / rel).exists(), rel
+    # the benchmarks were built after the units, matched in them
+    matched = [json.loads(x) for x in (out / "synth/bench/length_match.jsonl").read_text().splitlines()]
+    lex = [r for r in matched if r["bench"] == "lexical"]
+    assert len(lex) == 4 and all(len(r["pos_units"]) == len(r["neg_units"]) == 2 for r in lex)
     rows = [json.loads(x) for x in (out / "pretrain/metrics.jsonl").read_text().splitlines()]
     val = [r["val_loss"] for r in rows if "val_loss" in r]
     assert len(val) >= 2 and val[-1] < val[0] - 0.3  # learning is visible

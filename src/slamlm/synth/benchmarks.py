@@ -14,7 +14,8 @@
 
 Length-matched (see ``matching.py``): in each pair both members are spoken by the same voice
 at the same rate, and among the item's valid options the one closest in spoken duration is
-kept (sWUGGY: same espeak-ng phone count first); SALMon's other-speaker half is spoken at the
+kept (sWUGGY: same espeak-ng phone count first; with ``match_units``, a ``slam units`` folder,
+sWUGGY's and sBLIMP's options nearest in deduplicated unit count under those units first); SALMon's other-speaker half is spoken at the
 rate that makes it last as long as the same-speaker half.
 
 Disjoint from training stories: every sBLIMP and SALMon sentence and every story-cloze
@@ -73,7 +74,7 @@ class BenchConfig:
     rate_jitter: int = 15  # story-cloze items: rate 175 +- this (words/min), drawn per item
     pitch_jitter: int = 10  # story-cloze items: pitch 50 +- this, drawn per item
     top_words: int = 0  # sWUGGY words from the N most frequent content words of the stories (0: all)
-    # a `slam units` folder (or its identity.json): the options of these benchmarks are then
+    # a `slam units` folder (or its identity.json): the options of the unit_benchmarks are then
     # matched first in deduplicated unit count under those units, in every voice of the item
     match_units: str = ""
     # (not the story clozes: an ending's units alone do not predict its units in context)
