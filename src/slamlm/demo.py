@@ -10,7 +10,7 @@ benchmarks, before and after training) -> generate (held-out prompts, mel vocode
 Every step is a library call that resumes: re-running the command skips finished work.
 
 Example:
-    $ slam demo --out demo_run                 # ~12 min on 2 free CPU cores
+    $ slam demo --out demo_run                 # ~13 min on 2 free CPU cores
     $ slam demo --config configs/demo_gpu.yaml # a larger version on one GPU
 """
 
@@ -32,7 +32,7 @@ log = logging.getLogger("slamlm.demo")
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """Sizes and budgets of the demo (defaults: ~12 minutes on a free 2-core CPU)."""
+    """Sizes and budgets of the demo (defaults: ~13 minutes on a free 2-core CPU)."""
 
     out: str = "demo_run"
     seed: int = 0
