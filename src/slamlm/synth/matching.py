@@ -141,6 +141,18 @@ def _phones_group(reqs: list[tuple[str, str]]) -> list[list[str]]:
     return _TTS.engine.forked(_phones_all, reqs)
 
 
+def _unseen(groups: Iterable[Iterable[Req]], known: dict) -> list[list[Req]]:
+    """Per group, its requests not in ``known`` nor in an earlier group (empty groups go)."""
+    seen: set = set(known)
+    todo: list[list[Req]] = []
+    for g in groups:
+        new = [r for r in dict.fromkeys(g) if _key(*r) not in seen]
+        seen.update(_key(*r) for r in new)
+        if new:
+            todo.append(new)
+    return todo
+
+
 class Measurer:
     """Spoken durations (voiced seconds) and phonemes of texts, cached, in worker processes.
 
@@ -185,13 +197,7 @@ class Measurer:
 
     def measure(self, groups: Iterable[Iterable[Req]]) -> None:
         """Speak every (text, voice) not yet measured; ``groups``: one iterable per item."""
-        seen: set = set(self._dur)
-        todo: list[list[Req]] = []
-        for g in groups:
-            new = [r for r in dict.fromkeys(g) if _key(*r) not in seen]
-            seen.update(_key(*r) for r in new)
-            if new:
-                todo.append(new)
+        todo = _unseen(groups, self._dur)
         for g, secs in zip(todo, self._map(_seconds_group, todo)):
             for r, sec in zip(g, secs):
                 self._dur[_key(*r)] = sec
@@ -201,13 +207,7 @@ class Measurer:
         counted here by ``self.units`` (batches of ``batch`` waveforms)."""
         if self.units is None:
             raise ValueError("Measurer: no unit counter (Measurer(units=...))")
-        seen: set = set(self._units)
-        todo: list[list[Req]] = []
-        for g in groups:
-            new = [r for r in dict.fromkeys(g) if _key(*r) not in seen]
-            seen.update(_key(*r) for r in new)
-            if new:
-                todo.append(new)
+        todo = _unseen(groups, self._units)
         flat = [r for g in todo for r in g]
         wavs = [w for ws in self._map(_wavs_group, todo) for w in ws]
         for r, w in zip(flat, wavs):  # the same file's duration: no second synthesis for it
