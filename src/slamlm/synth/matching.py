@@ -95,12 +95,17 @@ def _speak_all(reqs: list[Req]) -> list[float]:
     return [speech_seconds(*_TTS.synthesize(t, v)[:2]) for t, v in reqs]
 
 
-def _seconds_group(reqs: list[Req]) -> list[float]:
-    """Voiced seconds of a group of utterances, each spoken from this worker's never-speaking
-    engine (as the benchmark files are), so a text's number is the duration of its file."""
+def _pristine(fn, reqs: list[Req]) -> list:  # noqa: ANN001
+    """``fn(reqs)`` with every utterance spoken from this worker's never-speaking engine (as the
+    benchmark files are), so a text's number is that of its file."""
     if getattr(_TTS, "name", "") == "espeak":
-        return _TTS.engine.forked(_speak_all, reqs)
-    return _speak_all(reqs)
+        return _TTS.engine.forked(fn, reqs)
+    return fn(reqs)
+
+
+def _seconds_group(reqs: list[Req]) -> list[float]:
+    """Voiced seconds of a group of utterances (see :func:`_pristine`)."""
+    return _pristine(_speak_all, reqs)
 
 
 def _wavs_all(reqs: list[Req]) -> list[np.ndarray]:
@@ -108,10 +113,8 @@ def _wavs_all(reqs: list[Req]) -> list[np.ndarray]:
 
 
 def _wavs_group(reqs: list[Req]) -> list[np.ndarray]:
-    """Waveforms of a group of utterances, each from the never-speaking engine (as the files)."""
-    if getattr(_TTS, "name", "") == "espeak":
-        return _TTS.engine.forked(_wavs_all, reqs)
-    return _wavs_all(reqs)
+    """Waveforms of a group of utterances (see :func:`_pristine`)."""
+    return _pristine(_wavs_all, reqs)
 
 
 def pcm16(wav: np.ndarray) -> np.ndarray:
@@ -269,8 +272,13 @@ def _fewest_phone_gap(options: list, ph: dict[str, list[str]] | None) -> list:
     """sWUGGY: keep the options whose non-word has the phone count nearest the word's."""
     if ph is None:
         return options
-    gaps = [abs(len(ph[o[0]]) - len(ph[o[1]])) for o in options]
+    gaps = _phone_gaps(options, ph)
     return [o for o, g in zip(options, gaps) if g == min(gaps)]
+
+
+def _phone_gaps(options: list, ph: dict[str, list[str]]) -> list[int]:
+    """Per option: |phones(positive) - phones(negative)| (espeak-ng phonemes ``ph``)."""
+    return [abs(len(ph[o[0]]) - len(ph[o[1]])) for o in options]
 
 
 def unit_gaps(options: list, voices: Sequence[Voice], meas: Measurer) -> list[list[int]]:
@@ -304,7 +312,7 @@ def shortlist_by_phones(options: list, ph: dict[str, list[str]], keep: int) -> l
         >>> shortlist_by_phones([["a b", "a b c", {}], ["a b", "a", {}], ["a b", "a b", {}]], ph, 2)
         [['a b', 'a b c', {}], ['a b', 'a b', {}]]
     """
-    gaps = [abs(len(ph[o[0]]) - len(ph[o[1]])) for o in options]
+    gaps = _phone_gaps(options, ph)
     best = sorted(range(len(options)), key=lambda i: (gaps[i], i))[:keep]
     return [options[i] for i in sorted(best)]
 
