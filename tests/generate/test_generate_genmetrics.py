@@ -106,6 +106,12 @@ def test_pocketsphinx_transcribes_real_speech(peer_example_dir):
     one = PocketSphinxASR(fast=True).transcribe(clips)
     assert one[1] == text[0] and PocketSphinxASR(fast=True).transcribe(clips[::-1]) == one[::-1]
     assert PocketSphinxASR(fast=True, workers=2).transcribe(clips) == one
+    # the demo's cap on active HMMs per frame: still hears the recording, same text in workers
+    capped = load_asr("pocketsphinx:fast", max_hmm=3000)
+    assert capped.name == "pocketsphinx:fast (max 3000 HMMs/frame)"
+    heard = capped.transcribe(clips)
+    assert "chapter" in heard[1].split()
+    assert load_asr("pocketsphinx:fast", workers=2, max_hmm=3000).transcribe(clips) == heard
 
 
 @pytest.mark.slow

@@ -41,9 +41,9 @@ def normalize_text(text: str) -> str:
 _WORKER_ASR: PocketSphinxASR | None = None
 
 
-def _worker_init(fast: bool) -> None:
+def _worker_init(fast: bool, max_hmm: int = 0) -> None:
     global _WORKER_ASR
-    _WORKER_ASR = PocketSphinxASR(fast=fast)
+    _WORKER_ASR = PocketSphinxASR(fast=fast, max_hmm=max_hmm)
 
 
 def _worker_transcribe(job: tuple[np.ndarray, bool]) -> str:
@@ -59,18 +59,21 @@ class PocketSphinxASR:
     with the same texts.
     """
 
-    def __init__(self, fast: bool = False, workers: int = 1):
+    def __init__(self, fast: bool = False, workers: int = 1, max_hmm: int = 0):
         try:
             from pocketsphinx import Decoder
         except ImportError as e:
             raise ImportError("pocketsphinx ASR needs: pip install 'slamlm[offline]'") from e
-        self.fast, self.workers = fast, max(1, int(workers))
-        opts = {"fwdflat": False, "bestpath": False} if fast else {}
+        self.fast, self.workers, self.max_hmm = fast, max(1, int(workers)), int(max_hmm)
+        opts: dict = {"fwdflat": False, "bestpath": False} if fast else {}
+        if self.max_hmm > 0:  # at most this many active HMMs per frame (the search's beam cap)
+            opts["maxhmmpf"] = self.max_hmm
         self.decoder = Decoder(samprate=SAMPLE_RATE, loglevel="FATAL", **opts)
         # live CMN carries each clip's cepstral mean into the next: reset the features per
         # clip, so a clip's text does not depend on what was decoded before it
         self._cmn0 = self.decoder.get_cmn()
-        self.name = "pocketsphinx:fast" if fast else "pocketsphinx"
+        self.name = ("pocketsphinx:fast" if fast else "pocketsphinx") + (
+            f" (max {self.max_hmm} HMMs/frame)" if self.max_hmm else "")
 
     def transcribe(self, wavs: Sequence[np.ndarray], raw: bool = False) -> list[str]:
         """Normalised text per clip (``raw``: the decoder's own words, as GenPPL uses)."""
@@ -81,7 +84,7 @@ class PocketSphinxASR:
             order = sorted(range(len(wavs)), key=lambda i: -len(wavs[i]))
             ctx = mp.get_context("spawn")  # never fork a process that holds torch threads
             with ctx.Pool(min(self.workers, len(wavs)), initializer=_worker_init,
-                          initargs=(self.fast,)) as pool:
+                          initargs=(self.fast, self.max_hmm)) as pool:
                 got = pool.map(_worker_transcribe, [(wavs[i], raw) for i in order], chunksize=1)
             out = [""] * len(wavs)
             for i, t in zip(order, got):
@@ -141,12 +144,13 @@ class WhisperASR:
         return out
 
 
-def load_asr(spec: str = "pocketsphinx", device: str = "cpu", workers: int = 1
-             ) -> PocketSphinxASR | WhisperASR:
+def load_asr(spec: str = "pocketsphinx", device: str = "cpu", workers: int = 1,
+             max_hmm: int = 0) -> PocketSphinxASR | WhisperASR:
     """``pocketsphinx[:fast]`` or ``whisper[:<hub id or folder>]`` -> an ASR object
-    (``workers``: pocketsphinx decoder processes)."""
+    (``workers``: pocketsphinx decoder processes; ``max_hmm``: its cap on active HMMs per
+    frame, 0: the model's default)."""
     if spec in ("pocketsphinx", "pocketsphinx:fast"):
-        return PocketSphinxASR(fast=spec.endswith(":fast"), workers=workers)
+        return PocketSphinxASR(fast=spec.endswith(":fast"), workers=workers, max_hmm=max_hmm)
     if spec == "whisper" or spec.startswith("whisper:"):
         return WhisperASR(spec.partition(":")[2] or WHISPER_DEFAULT, device=device)
     raise ValueError(f"unknown ASR {spec!r}: use pocketsphinx, pocketsphinx:fast, whisper or "
