@@ -85,6 +85,12 @@ Req = tuple[str, Voice]
 
 def _init(backend: str) -> None:
     global _TTS
+    # Imported here, once: every group of utterances is spoken in a child forked from this
+    # process, which would otherwise import them again each time it resamples or round-trips
+    # a waveform (~150 ms per group without bytecode caches: ~40 s of the demo's step).
+    import soundfile  # noqa: F401
+    import soxr  # noqa: F401
+
     from slamlm.synth.corpus import _make_backend
 
     _TTS = _make_backend(backend, deterministic=True)
