@@ -188,8 +188,7 @@ def twist_init(text_lm: str | Path | nn.Module, vocab: UnitVocab, method: str = 
             "embed_init": method, "seed": seed, "rope_theta": rope_theta}
     if keep_layers:
         meta.update(source_layers=total, kept_layers=keep_layers)
-        if model.config.n_layers != keep_layers:
-            model = keep_first_layers(model, keep_layers)
+        model = keep_first_layers(model, keep_layers)  # a GGUF read natively is cut already
     if method == "stats" and logit_std > 0:
         meta.update(logit_std=logit_std, logit_scale=calibrate_logit_scale(model, vocab, logit_std))
     return model, meta
