@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -79,7 +82,68 @@ def test_set_cpu_threads_respects_explicit_and_env(monkeypatch):
         monkeypatch.delenv("OMP_NUM_THREADS")
         dev.set_cpu_threads(0, world=2)
         assert not called  # torchrun processes keep their one thread each
+        monkeypatch.setattr(dev, "cores_busy_elsewhere", lambda: 1.0)
         dev.set_cpu_threads(0)
         assert called == [1]
     finally:
         torch.set_num_threads(n)
+
+
+def test_set_cpu_threads_takes_all_cores_without_a_probe_when_nothing_else_runs(monkeypatch):
+    n = torch.get_num_threads()
+    called = []
+    monkeypatch.setattr(dev, "pick_cpu_threads", lambda: called.append(1) or 1)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr(dev, "cpu_cores", lambda: 2)
+    try:
+        monkeypatch.setattr(dev, "cores_busy_elsewhere", lambda: 0.05)
+        assert dev.set_cpu_threads(0) == 2 and torch.get_num_threads() == 2 and not called
+        monkeypatch.setattr(dev, "cores_busy_elsewhere", lambda: 0.6)  # another job: probe
+        assert dev.set_cpu_threads(0) == 1 and called == [1]
+        monkeypatch.setattr(dev, "cores_busy_elsewhere", lambda: None)  # no /proc/stat: probe
+        assert dev.set_cpu_threads(0) == 1 and called == [1, 1]
+    finally:
+        torch.set_num_threads(n)
+
+
+@pytest.mark.skipif(not Path("/proc/stat").is_file(), reason="needs Linux /proc/stat")
+def test_cores_busy_elsewhere_sees_another_process_and_not_this_one():
+    import subprocess
+    import sys
+
+    spin = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        assert dev.cores_busy_elsewhere(0.3) > 0.5  # one spinning process: ~1 core
+    finally:
+        spin.kill()
+        spin.wait()
+    import threading
+
+    stop = threading.Event()
+
+    def spin_here() -> None:  # this process busy on one core: not counted as elsewhere
+        while not stop.is_set():
+            pass
+
+    th = threading.Thread(target=spin_here)
+    th.start()
+    try:
+        busy = [dev.cores_busy_elsewhere(0.3)]
+    finally:
+        stop.set()
+        th.join()
+    assert busy[0] < 0.5
+
+
+def test_cpu_ticks_reads_busy_and_total(monkeypatch, tmp_path):
+    import builtins
+
+    stat = tmp_path / "stat"
+    stat.write_text("cpu  100 5 50 800 20 3 2 10 0 0\ncpu0 1 2 3 4\n")
+    real_open = builtins.open
+    monkeypatch.setattr(builtins, "open",
+                        lambda f, *a, **k: real_open(stat if f == "/proc/stat" else f, *a, **k))
+    assert dev._cpu_ticks() == (170, 990)  # busy = all but idle (800) and iowait (20)
+    stat.write_text("garbage\n")
+    assert dev._cpu_ticks() is None

@@ -222,17 +222,28 @@ def record_id(path: str | Path, root: str | Path | None) -> str:
     return path.with_suffix("").as_posix()
 
 
-def save_audio(path: str | Path, wav: np.ndarray, sr: int = TARGET_SR) -> Path:
-    """Write mono float audio (WAV or FLAC by extension) atomically."""
+def audio_bytes(wav: np.ndarray, sr: int = TARGET_SR, fmt: str = "WAV") -> bytes:
+    """The bytes :func:`save_audio` writes for ``wav`` (16-bit PCM, clipped to [-1, 1];
+    ``fmt``: WAV, FLAC or OGG): the same samples always give the same bytes.
+
+    Example:
+        >>> len(audio_bytes(np.zeros(160, np.float32)))  # 44-byte header + 160 x 2 bytes
+        364
+    """
     import io
 
     import soundfile as sf
 
+    buf = io.BytesIO()
+    sf.write(buf, np.clip(np.asarray(wav, dtype=np.float32), -1, 1), sr, format=fmt,
+             subtype="PCM_16" if fmt != "OGG" else None)
+    return buf.getvalue()
+
+
+def save_audio(path: str | Path, wav: np.ndarray, sr: int = TARGET_SR) -> Path:
+    """Write mono float audio (WAV or FLAC by extension) atomically."""
     from slamlm.io import atomic_write_bytes
 
     path = Path(path)
     fmt = {".flac": "FLAC", ".wav": "WAV", ".ogg": "OGG"}.get(path.suffix.lower(), "WAV")
-    buf = io.BytesIO()
-    sf.write(buf, np.clip(np.asarray(wav, dtype=np.float32), -1, 1), sr, format=fmt,
-             subtype="PCM_16" if fmt != "OGG" else None)
-    return atomic_write_bytes(path, buf.getvalue())
+    return atomic_write_bytes(path, audio_bytes(wav, sr, fmt))

@@ -137,10 +137,58 @@ def pick_cpu_threads(probe_s: float = 0.08, rounds: int = 3, margin: float = 1.2
     return pick
 
 
+# other processes keeping fewer cores than this busy leave the machine "idle" for
+# set_cpu_threads (measured: an idle 2-core box reads 0.00-0.05; one competing job ~1.0)
+IDLE_CORES = 0.25
+
+
+def _cpu_ticks() -> tuple[int, int] | None:
+    """(busy, total) jiffies of all CPUs from ``/proc/stat`` (None where it is unreadable)."""
+    try:
+        with open("/proc/stat") as f:
+            vals = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    if len(vals) < 4:
+        return None
+    idle = vals[3] + (vals[4] if len(vals) > 4 else 0)  # idle + iowait
+    total = sum(vals[:8])  # user nice system idle iowait irq softirq steal (not guest: in user)
+    return total - idle, total
+
+
+def cores_busy_elsewhere(window_s: float = 0.2) -> float | None:
+    """How many cores processes other than this one kept busy over the next ``window_s``:
+    the whole machine's busy time (``/proc/stat``, steal included) minus this process's CPU
+    time, per second. None where ``/proc/stat`` is not readable (not Linux).
+
+    Example:
+        >>> x = cores_busy_elsewhere(0.05)
+        >>> x is None or x >= 0.0
+        True
+    """
+    import os
+    import time
+
+    a = _cpu_ticks()
+    if a is None:
+        return None
+    own0, t0 = sum(os.times()[:2]), time.perf_counter()
+    time.sleep(window_s)
+    b = _cpu_ticks()
+    own1, t1 = sum(os.times()[:2]), time.perf_counter()
+    if b is None or b[1] <= a[1]:
+        return None
+    hz = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    busy_s = (b[0] - a[0]) / hz
+    return max(0.0, (busy_s - (own1 - own0)) / (t1 - t0))
+
+
 def set_cpu_threads(threads: int = 0, world: int = 1) -> int:
     """Set torch's CPU threads for a stage and return the count: ``threads`` when > 0; else
-    (auto) the fastest count now by :func:`pick_cpu_threads`, unless ``OMP_NUM_THREADS`` is set
-    or several processes share the machine (``world`` > 1: torchrun sets one thread each).
+    (auto) all cores when no other process keeps a core busy (:func:`cores_busy_elsewhere`, a
+    0.2 s look at ``/proc/stat``), or the fastest count now by :func:`pick_cpu_threads` (a
+    ~2 s matmul probe) when one does; unless ``OMP_NUM_THREADS`` is set or several processes
+    share the machine (``world`` > 1: torchrun sets one thread each).
 
     Example:
         >>> set_cpu_threads(1)
@@ -155,7 +203,12 @@ def set_cpu_threads(threads: int = 0, world: int = 1) -> int:
     if world > 1 or os.environ.get("OMP_NUM_THREADS"):
         return torch.get_num_threads()
     before = torch.get_num_threads()
-    n = pick_cpu_threads()
+    others = cores_busy_elsewhere()
+    if others is not None and others < IDLE_CORES:
+        n = cpu_cores()  # nothing else runs: all cores, no matmul probe (~2 s on 2 cores)
+        torch.set_num_threads(n)
+    else:
+        n = pick_cpu_threads()
     if n != before:
         logging.getLogger(__name__).info(
             "CPU threads: %d -> %d (fastest now%s)", before, n,

@@ -45,6 +45,21 @@ def _tmp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp-{os.getpid()}")
 
 
+def file_sha1(path: str | Path) -> str:
+    """sha1 (hex) of a file's content, read in 1 MiB blocks.
+
+    Example:
+        >>> # file_sha1("a.wav") -> 'f1d2d2f924e986ac86fdf7b36c94bcdf32beec15'
+    """
+    import hashlib
+
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
 def fsync_dir(path: Path) -> None:
     """Flush a directory entry to disk (best effort; not all filesystems allow it)."""
     with contextlib.suppress(OSError):

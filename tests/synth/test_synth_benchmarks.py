@@ -173,6 +173,28 @@ def test_benchmarks_matched_in_units_of_a_units_folder(tmp_path, mel_units):
             base = out / "lexical/dev" / fn.rsplit("_", 1)[0]
             got = [len(dedup(u)[0]) for u in ex.encode_paths([f"{base}_1.wav", f"{base}_0.wav"])]
             assert got == [pos, neg]
+    # the units it counted, for the eval's unit cache: keyed by each file's content, equal to
+    # what the eval would encode from that file
+    from slamlm.eval.unitcache import UnitCache, encode_cached
+    from slamlm.io import file_sha1
+    from slamlm.units.identity import unit_cache_name
+
+    seeds = list(read_jsonl(out / unit_cache_name(ex.identity())))
+    wavs = sorted((out / "lexical/dev").glob("*.wav"))
+    assert len(seeds) == len(wavs) == 12  # 3 items x 2 voices x (word, non-word)
+    for row in seeds:
+        wav = out / row["path"]
+        assert file_sha1(wav) == row["sha1"]
+        assert row["units"] == dedup(ex.encode_paths([wav])[0])[0].tolist()
+    cache = UnitCache(tmp_path / "cache", ex.identity(), seeds=[out])
+    ex_calls = []
+    ex.encode_paths, orig = (lambda ps: ex_calls.append(ps) or orig(ps)), ex.encode_paths
+    try:
+        encode_cached(ex, [str(w) for w in wavs], cache)
+    finally:
+        ex.encode_paths = orig
+    assert ex_calls == [] and cache.seeded == 12 and cache.hits == 12
+    assert not (tmp_path / "cache").exists()  # seeds are read, never copied
     assert is_done(cfg)
     import json
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -156,8 +156,10 @@ def write_zr2021_files(out: Path, name: str, bench, records: list[dict[str, Any]
     return paths["mean"]
 
 
-def _units_for_factory(meta: dict[str, Any], cfg: EvalConfig, device: str, failures) -> UnitsFor:
-    """A function paths -> units using the checkpoint's extractor (built on first use) + cache."""
+def _units_for_factory(meta: dict[str, Any], cfg: EvalConfig, device: str, failures,
+                       seeds: Sequence[Path] = ()) -> UnitsFor:
+    """A function paths -> units using the checkpoint's extractor (built on first use) + cache
+    (+ the read-only unit files of ``seeds``: see :class:`slamlm.eval.unitcache.UnitCache`)."""
     from slamlm.eval.unitcache import UnitCache, encode_cached
 
     state: dict[str, Any] = {}
@@ -171,7 +173,11 @@ def _units_for_factory(meta: dict[str, Any], cfg: EvalConfig, device: str, failu
             from slamlm.units.extractor import UnitExtractor
 
             state["ex"] = UnitExtractor.from_identity(identity, device=device)
-            state["cache"] = UnitCache(cfg.cache or cfg.out / "cache", identity)
+            state["cache"] = UnitCache(cfg.cache or cfg.out / "cache", identity, seeds)
+            if state["cache"].seeded:
+                log.info("units: %d files' units come with their benchmarks (%s)",
+                         state["cache"].seeded,
+                         ", ".join(str(f) for f in state["cache"].seed_files))
         return encode_cached(state["ex"], paths, state["cache"], cfg.encode_batch, failures,
                              progress=len(paths) > 200)
 
@@ -238,7 +244,10 @@ def run_eval(cfg: EvalConfig) -> Path:
         (cfg.out / "results.json").unlink(missing_ok=True)  # stale until slam eval merge
     dump_config(cfg, cfg.out / f"config{tag}.yaml")
     failures = FailureLog(cfg.out / f"failures{tag}.jsonl", stage="eval", strict=cfg.strict)
-    units_for = _units_for_factory(meta, cfg, device, failures)
+    # a synthetic benchmark's folder (or its parent) may hold the units its matching counted
+    seeds = [d for name, b in benches.items() for p in (Path(cfg.benches[name]), Path(b.root))
+             for d in (p, p.parent)]
+    units_for = _units_for_factory(meta, cfg, device, failures, seeds)
     results = new_results(str(cfg.checkpoint), device)
     shard_info: dict[str, Any] = {}
     taken: set[tuple[str, str, str]] = set()

@@ -15,8 +15,6 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -24,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from slamlm.io import FailureLog, JsonlAppender, read_jsonl
+from slamlm.io import FailureLog, JsonlAppender, file_sha1, read_jsonl
+from slamlm.units.identity import unit_cache_name
 
 log = logging.getLogger(__name__)
 
@@ -41,42 +40,43 @@ def dedup_units(units: Any) -> np.ndarray:
     return dedup(units)[0]
 
 
-def extractor_hash(identity: dict[str, Any]) -> str:
-    """Stable short hash of an extractor identity (the local ``kmeans_path`` is left out)."""
-    d = {k: v for k, v in identity.items() if k != "kmeans_path"}
-    return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def file_stamp(path: str | Path) -> str:
-    """The cache key of a file: sha1 of its content (hex)."""
-    h = hashlib.sha1()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 class UnitCache:
-    """Deduplicated units of audio files for one extractor, persisted as JSONL."""
+    """Deduplicated units of audio files for one extractor, persisted as JSONL.
 
-    def __init__(self, folder: str | Path, identity: dict[str, Any]):
-        self.path = Path(folder) / f"units-{extractor_hash(identity)}.jsonl"
+    ``seeds``: folders that may hold a read-only file of the same name and format, e.g. the
+    one ``slam synth benchmarks --match-units`` writes beside the files whose units it
+    counted; their rows are looked up too (keyed by content, so a file edited since encodes
+    again) and never written to.
+    """
+
+    def __init__(self, folder: str | Path, identity: dict[str, Any],
+                 seeds: Sequence[str | Path] = ()):
+        name = unit_cache_name(identity)
+        self.path = Path(folder) / name
         self._units: dict[str, list[int]] = {}
         self.hits = self.misses = 0
-        if self.path.exists():
-            for r in read_jsonl(self.path, skip_bad=True):
-                if isinstance(r, dict) and "sha1" in r and isinstance(r.get("units"), list):
+        self.seeded = 0
+        self.seed_files = [p for p in dict.fromkeys(Path(d) / name for d in seeds)
+                           if p != self.path and p.is_file()]
+        for path in self.seed_files + [self.path]:
+            if not path.exists():
+                continue
+            for r in read_jsonl(path, skip_bad=True):
+                if (isinstance(r, dict) and isinstance(r.get("sha1"), str)
+                        and isinstance(r.get("units"), list)
+                        and all(isinstance(u, int) and u >= 0 for u in r["units"])):
+                    self.seeded += path != self.path and r["sha1"] not in self._units
                     self._units[r["sha1"]] = r["units"]  # (older path/mtime rows: re-encoded)
         self._app: JsonlAppender | None = None
 
     def get(self, path: str | Path) -> np.ndarray | None:
-        units = self._units.get(file_stamp(path))
+        units = self._units.get(file_sha1(path))
         if units is None:
             return None
         return np.asarray(units, dtype=np.int64)
 
     def put(self, path: str | Path, units: np.ndarray) -> None:
-        key = file_stamp(path)
+        key = file_sha1(path)
         self._units[key] = [int(u) for u in units]
         if self._app is None:
             self._app = JsonlAppender(self.path, fsync_every=256)

@@ -320,23 +320,44 @@ def units_identity(path: str | Path) -> dict[str, Any]:
     return ident
 
 
-def unit_counter(path: str | Path) -> Callable[[list[np.ndarray]], list[int]]:
-    """Waveforms -> their deduplicated unit counts under the units of ``path`` (a ``slam
-    units`` folder or identity.json), as the eval will tokenise the files.
+def unit_counter(path: str | Path) -> Callable[[list[np.ndarray]], list[np.ndarray]]:
+    """Waveforms -> their deduplicated units under the units of ``path`` (a ``slam units``
+    folder or identity.json), as the eval will tokenise the files (the count is the length).
 
     Example:
-        >>> count = unit_counter("run/units")             # doctest: +SKIP
-        >>> count([np.zeros(16000, np.float32)])          # doctest: +SKIP
+        >>> count = unit_counter("run/units")                 # doctest: +SKIP
+        >>> [len(u) for u in count([np.zeros(16000, np.float32)])]  # doctest: +SKIP
         [1]
     """
     from slamlm.units.extractor import UnitExtractor, dedup
 
     ex = UnitExtractor.from_identity(units_identity(path), device="cpu")
 
-    def count(wavs: list[np.ndarray]) -> list[int]:
-        return [len(dedup(u)[0]) for u in ex.encode(wavs)]
+    def count(wavs: list[np.ndarray]) -> list[np.ndarray]:
+        return [dedup(u)[0] for u in ex.encode(wavs)]
 
     return count
+
+
+def write_unit_seeds(folder: Path, texts: list[dict[str, Any]], identity: dict[str, Any],
+                     file_units: dict[str, list[int]]) -> int:
+    """``units-<extractor hash>.jsonl`` in ``folder``: the deduplicated units the matching
+    counted for each written file that holds exactly the waveform it counted (same sha1), in
+    the eval's unit-cache format, so ``slam eval`` does not encode those files again (it
+    reads the file of a benchmark's folder or its parent, keyed by content). Returns the
+    number of files covered.
+    """
+    from slamlm.io import file_sha1, write_jsonl
+    from slamlm.units.identity import unit_cache_name
+
+    rows = []
+    for rec in texts:
+        sha1 = file_sha1(folder / rec["path"])
+        if sha1 in file_units:
+            rows.append({"sha1": sha1, "path": rec["path"], "units": file_units[sha1]})
+    if rows:
+        write_jsonl(folder / unit_cache_name(identity), rows)
+    return len(rows)
 
 
 # Bump when item design or matching changes what a config produces (a re-run then rebuilds).
@@ -403,6 +424,9 @@ def run_benchmarks(cfg: BenchConfig) -> Path:
         if got["joins"]:
             _join_salmon(tmp, got["joins"], texts)
         write_jsonl(tmp / "texts.jsonl", texts)
+        if counter is not None:
+            n = write_unit_seeds(tmp, texts, units_identity(cfg.match_units), meas.file_units)
+            log.info("benchmarks: units of %d of %d files kept for the eval", n, len(texts))
         if got["matched"]:
             write_jsonl(tmp / "length_match.jsonl", got["matched"])
         dump_config(cfg, tmp / "config.yaml")

@@ -115,32 +115,33 @@ def _seconds_group(reqs: list[Req]) -> list[float]:
     return _pristine(_speak_all, reqs)
 
 
-def _wavs_all(reqs: list[Req]) -> list[np.ndarray]:
-    return [pcm16(_TTS.synthesize(t, v)[0]) for t, v in reqs]
+def _wavs_all(reqs: list[Req]) -> list[tuple[np.ndarray, str]]:
+    return [pcm16_file(_TTS.synthesize(t, v)[0]) for t, v in reqs]
 
 
-def _wavs_group(reqs: list[Req]) -> list[np.ndarray]:
-    """Waveforms of a group of utterances (see :func:`_pristine`)."""
+def _wavs_group(reqs: list[Req]) -> list[tuple[np.ndarray, str]]:
+    """(waveform, sha1 of its WAV file) of a group of utterances (see :func:`_pristine`)."""
     return _pristine(_wavs_all, reqs)
 
 
-def pcm16(wav: np.ndarray) -> np.ndarray:
-    """``wav`` as it reads back from the 16-bit PCM file it is saved to (``save_audio``), so
-    units counted from it are the units of the file.
+def pcm16_file(wav: np.ndarray) -> tuple[np.ndarray, str]:
+    """``wav`` as it reads back from the 16-bit PCM WAV file it is saved to (``save_audio``),
+    so units counted from it are the units of the file, and the sha1 of that file's bytes
+    (the eval's unit-cache key, :func:`slamlm.io.file_sha1`).
 
     Example:
-        >>> pcm16(np.array([0.5, 2.0, -1.0], np.float32)).tolist()
+        >>> pcm16_file(np.array([0.5, 2.0, -1.0], np.float32))[0].tolist()
         [0.5, 0.999969482421875, -1.0]
     """
+    import hashlib
     import io
 
     import soundfile as sf
 
-    buf = io.BytesIO()
-    sf.write(buf, np.clip(np.asarray(wav, np.float32), -1, 1), 16000, format="WAV",
-             subtype="PCM_16")
-    buf.seek(0)
-    return sf.read(buf, dtype="float32")[0]
+    from slamlm.audio import audio_bytes
+
+    data = audio_bytes(wav)
+    return sf.read(io.BytesIO(data), dtype="float32")[0], hashlib.sha1(data).hexdigest()
 
 
 def _phones_all(reqs: list[tuple[str, str]]) -> list[list[str]]:
@@ -197,10 +198,13 @@ class Measurer:
     """
 
     def __init__(self, backend: str = "espeak", workers: int = 2,
-                 units: Callable[[list[np.ndarray]], list[int]] | None = None):
+                 units: Callable[[list[np.ndarray]], Sequence[Any]] | None = None):
         self.backend, self.workers, self.units = backend, workers, units
         self._dur: dict[tuple[str, VoiceKey], float] = {}
         self._units: dict[tuple[str, VoiceKey], int] = {}
+        # sha1 of a spoken text's WAV file -> its deduplicated units, where ``units`` gives
+        # unit sequences (not only counts): what the eval would encode from that file
+        self.file_units: dict[str, list[int]] = {}
         self._ph: dict[tuple[str, str], list[str]] = {}
         self._pool: Any = None
 
@@ -238,27 +242,33 @@ class Measurer:
 
     def measure_units(self, groups: Iterable[Iterable[Req]], batch: int = 64) -> None:
         """Count the units of every (text, voice) not yet counted: spoken in the workers,
-        counted here by ``self.units`` (batches of ``batch`` waveforms)."""
+        counted here by ``self.units`` (batches of ``batch`` waveforms), which returns per
+        waveform its count or its deduplicated unit sequence (kept in :attr:`file_units`)."""
         if self.units is None:
             raise ValueError("Measurer: no unit counter (Measurer(units=...))")
         reqs: list[Req] = []
         wavs: list[np.ndarray] = []
+        stamps: list[str] = []
 
         def count() -> None:
             with _torch_threads(1 if self.workers > 1 else 0):
-                counts = self.units(wavs)
-            for r, n in zip(reqs, counts):
-                self._units[_key(*r)] = int(n)
+                got = self.units(wavs)
+            for r, u, sha1 in zip(reqs, got, stamps):
+                if np.ndim(u):  # a unit sequence
+                    self.file_units[sha1] = [int(x) for x in u]
+                self._units[_key(*r)] = len(u) if np.ndim(u) else int(u)
             reqs.clear()
             wavs.clear()
+            stamps.clear()
 
         todo = _unseen(groups, self._units)
         # counted here while the workers speak the next groups (not after all of them)
         for g, ws in zip(todo, self._imap(_wavs_group, todo)):
-            for r, w in zip(g, ws):  # the same file's duration: no second synthesis for it
+            for r, (w, _) in zip(g, ws):  # the same file's duration: no second synthesis
                 self._dur.setdefault(_key(*r), speech_seconds(w))
             reqs += g
-            wavs += ws
+            wavs += [w for w, _ in ws]
+            stamps += [sha1 for _, sha1 in ws]
             if len(wavs) >= batch:
                 count()
         if wavs:
