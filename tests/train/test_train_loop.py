@@ -127,6 +127,11 @@ def test_incomplete_checkpoints_are_skipped(tokens, tmp_path, caplog):
 
 def test_schedule_and_durations():
     assert parse_duration("24h") == 86400 and parse_duration("1.5m") == 90 and parse_duration(None) is None
+    assert parse_duration("4m30s") == 270 and parse_duration("1h 15m") == 4500
+    assert parse_duration(" 90 ") == 90
+    for bad in ("4m30", "m", "4m-30s", "4 m 30 s x"):
+        with pytest.raises(ConfigError):
+            parse_duration(bad)
     with pytest.raises(ConfigError, match="not a duration"):
         parse_duration("tomorrow")
     assert progress(10, 100, 0.0, 3600) == 0.1

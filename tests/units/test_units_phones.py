@@ -72,6 +72,29 @@ def test_retrain_keeps_or_refuses(encoder_dir, stories):
         train_phone_encoder(PhoneTrainConfig(manifest=str(stories), out=str(encoder_dir), hidden=32))
 
 
+def test_a_moved_run_keeps_its_encoder_and_an_edited_manifest_does_not(encoder_dir, stories,
+                                                                       tmp_path):
+    """The manifest is compared by content: a run folder moved elsewhere re-runs without
+    retraining (it used to stop with "trained with other settings")."""
+    import dataclasses
+    import shutil
+
+    moved = tmp_path / "moved" / "manifest.jsonl"
+    moved.parent.mkdir()
+    shutil.copy(stories, moved)
+    meta = json.loads((encoder_dir / "config.json").read_text())
+    kw = {k: v for k, v in meta["trained_with"].items() if k != "manifest_sha1"}
+    cfg = PhoneTrainConfig(**{**kw, "manifest": str(moved), "out": str(encoder_dir)})
+    before = (encoder_dir / "phone_encoder.safetensors").read_bytes()
+    assert train_phone_encoder(cfg) == encoder_dir
+    assert (encoder_dir / "phone_encoder.safetensors").read_bytes() == before
+    moved.write_text(moved.read_text().splitlines()[0] + "\n")  # other content: refused
+    with pytest.raises(FileExistsError, match="other settings"):
+        train_phone_encoder(dataclasses.replace(cfg))
+    with pytest.raises(FileNotFoundError, match="no such manifest"):
+        train_phone_encoder(dataclasses.replace(cfg, manifest=str(tmp_path / "nope.jsonl")))
+
+
 def test_manifest_without_phones_is_refused(tmp_path, stories):
     rows = [json.loads(x) for x in stories.read_text().splitlines()]
     for r in rows:

@@ -28,17 +28,28 @@ _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 
 def parse_duration(text: str | float | int | None) -> float | None:
-    """``"90s"``/``"30m"``/``"24h"``/``"1.5h"``/``"2d"`` or a number of seconds -> seconds."""
+    """``"90s"``/``"30m"``/``"24h"``/``"1.5h"``/``"2d"``, parts added up (``"4m30s"``,
+    ``"1h 15m"``; a bare number is seconds) or a number of seconds -> seconds.
+
+    Example:
+        >>> parse_duration("4m30s"), parse_duration("1.5h"), parse_duration(90)
+        (270.0, 5400.0, 90.0)
+    """
     if text is None or text == "" or text == 0:
         return None
     if isinstance(text, (int, float)):
         if text < 0:
             raise ConfigError(f"schedule.budget: {text!r} is negative")
         return float(text)
-    m = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([smhd]?)\s*", str(text).lower())
-    if not m:
-        raise ConfigError(f"schedule.budget: {text!r} is not a duration like 90s, 30m, 24h or 2d")
-    return float(m.group(1)) * _UNITS[m.group(2) or "s"]
+    part = r"([0-9]*\.?[0-9]+)\s*([smhd]?)"
+    spec = str(text).lower().strip()
+    if not spec or not re.fullmatch(rf"(?:{part}\s*)+", spec):
+        raise ConfigError(f"schedule.budget: {text!r} is not a duration like 90s, 30m, 4m30s, "
+                          f"24h or 2d")
+    parts = re.findall(part, spec)
+    if len(parts) > 1 and any(not u for _, u in parts):
+        raise ConfigError(f"schedule.budget: {text!r}: give each part a unit (s, m, h, d)")
+    return sum(float(v) * _UNITS[u or "s"] for v, u in parts)
 
 
 @dataclass(frozen=True)

@@ -136,8 +136,13 @@ def frame_labels(phones: list[list], n_frames: int, index: dict[str, int],
     """
     centres = (np.arange(n_frames) * hop + hop / 2) / SAMPLE_RATE
     out = np.full(n_frames, index[PAUSE], np.int64)
-    for name, s, e in phones:
-        out[(centres >= s) & (centres < e)] = index.get(name, index[PAUSE])
+    if not phones:
+        return out
+    # the frames with s <= centre < e are one slice of the sorted centres (a later span
+    # overwrites an earlier one where they overlap, as in order)
+    bounds = np.searchsorted(centres, np.asarray([[p[1], p[2]] for p in phones], np.float64))
+    for (name, _, _), (lo, hi) in zip(phones, bounds):
+        out[lo:hi] = index.get(name, index[PAUSE])
     return out
 
 
@@ -266,21 +271,38 @@ def _accuracy(net: PhoneNet, idx: list[int], feats, labels, voices) -> tuple[flo
     return right / max(total, 1), (v_right / v_total if v_total else float("nan"))
 
 
+def _same_training(old: dict | None, new: dict) -> bool:
+    """Whether an encoder trained with ``old`` settings is the one ``new`` asks for: equal
+    settings, the manifest compared by content (by path for encoders saved before
+    ``manifest_sha1`` was recorded)."""
+    if not isinstance(old, dict):
+        return False
+    if "manifest_sha1" not in old:
+        return old == {k: v for k, v in new.items() if k != "manifest_sha1"}
+    drop = ("manifest",)
+    return ({k: v for k, v in old.items() if k not in drop}
+            == {k: v for k, v in new.items() if k not in drop})
+
+
 def train_phone_encoder(cfg: PhoneTrainConfig) -> Path:
     """Train a :class:`PhoneNet` on a manifest's phone timings; write ``cfg.out`` atomically.
     A folder that already holds an encoder trained with the same settings is kept as it is."""
     from safetensors.torch import save_file
 
     from slamlm.device import set_cpu_threads
-    from slamlm.io import atomic_dir
+    from slamlm.io import atomic_dir, file_sha1
 
     if not cfg.manifest or not cfg.out:
         raise ValueError("slam units train-phones needs --manifest and --out")
     out = Path(cfg.out)
     settings = {k: v for k, v in asdict(cfg).items() if k not in ("out", "threads")}
+    if not Path(cfg.manifest).is_file():
+        raise FileNotFoundError(f"{cfg.manifest}: no such manifest (slam synth stories writes one)")
+    # the manifest by content: a run folder moved or re-run from elsewhere keeps its encoder
+    settings["manifest_sha1"] = file_sha1(cfg.manifest)
     if (out / CONFIG).is_file() and (out / WEIGHTS).is_file():
         old = json.loads((out / CONFIG).read_text())
-        if old.get("trained_with") == settings:
+        if _same_training(old.get("trained_with"), settings):
             log.info("phone encoder %s already trained with these settings: kept", out)
             return out
         raise FileExistsError(f"{out} holds a phone encoder trained with other settings: "
