@@ -33,8 +33,11 @@ setup-test: $(VENV)/bin/python
 	  && (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 	  || echo "note: chromium not installed; the report render test will be skipped"; }
 
+# PYTHONDONTWRITEBYTECODE emptied: with it set (some shells and containers set it) and no
+# bytecode in .venv (setup's --no-compile), every process the demo starts compiled the modules
+# it imports again (~23 s of the benchmark step alone); now the first import writes them once
 demo: setup
-	HF_HUB_OFFLINE=1 $(VENV)/bin/slam demo
+	PYTHONDONTWRITEBYTECODE= HF_HUB_OFFLINE=1 $(VENV)/bin/slam demo
 
 test: setup-test
 	HF_HUB_OFFLINE=1 $(VENV)/bin/python -m pytest -q

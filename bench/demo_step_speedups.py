@@ -1,4 +1,4 @@
-"""Three of the demo's step speed-ups, each measured beside what it replaced, in one run.
+"""Seven of the demo's step speed-ups, each measured beside what it replaced, in one run.
 
 1. TWIST init from SmolLM2's GGUF (the demo's 2 kept blocks): our GGUF reader
    (``slamlm.model.gguf_llama``, only the kept blocks dequantised) vs transformers' GGUF
@@ -8,6 +8,14 @@
    files are spoken): an engine that loaded its voice data at start vs one that never did,
    each in a fresh process; the samples are checked equal.
 3. Reading a synthetic story back (``load_audio``): WAV vs FLAC files of the same audio.
+4. The CPU thread choice of a stage on an idle machine (``set_cpu_threads``: a 0.2 s look at
+   ``/proc/stat``) vs the matmul probe it ran every time before (``pick_cpu_threads``); the
+   same count is checked.
+5. A story's log-mel frames: power as re^2 + im^2 (``MelEncoder``) vs ``abs().pow(2)``.
+6. A story's frame phone labels (``frame_labels``: slices of the sorted frame centres) vs a
+   mask over all frames per phone.
+7. The eval's units of benchmark files: read from the units file the benchmark synthesis
+   wrote (``UnitCache(seeds=...)``) vs encoded (mel encoder + k-means here).
 
 Usage:
 
@@ -98,6 +106,106 @@ def bench_reads(n: int) -> tuple[float, float]:
     return per["wav"], per["flac"]
 
 
+def bench_threads(reps: int = 3) -> tuple[float, float, bool]:
+    """Seconds per thread choice: idle check vs matmul probe (and whether they agree)."""
+    from slamlm.device import pick_cpu_threads, set_cpu_threads
+
+    pick_cpu_threads()  # warm-up (the bf16 probe, done once per process either way)
+    t = time.perf_counter()
+    ours = [set_cpu_threads(0) for _ in range(reps)]
+    t_ours = (time.perf_counter() - t) / reps
+    t = time.perf_counter()
+    base = [pick_cpu_threads() for _ in range(reps)]
+    t_base = (time.perf_counter() - t) / reps
+    return t_ours, t_base, ours == base
+
+
+def _story_wavs(n: int) -> list:
+    from slamlm.synth.corpus import _make_backend
+    from slamlm.synth.stories import story_text
+    from slamlm.synth.tts import Voice
+
+    tts = _make_backend("espeak", deterministic=True)
+    return [tts.synthesize_phones(story_text(i, 0), Voice("en-us")) for i in range(n)]
+
+
+def bench_mel_and_labels(spoken: list) -> tuple[tuple, tuple]:
+    """(ours, baseline, same) seconds per story for the log-mel and for the frame labels."""
+    import numpy as np
+    import torch
+
+    from slamlm.units.mel import MelEncoder
+    from slamlm.units.phones import frame_labels
+
+    mel = MelEncoder(normalize="none")
+
+    def mel_abs(w: np.ndarray) -> torch.Tensor:  # the previous power computation
+        pad = (mel.n_fft - mel.hop) // 2
+        x = torch.zeros(len(w) + 2 * pad + mel.hop)
+        x[pad:pad + len(w)] = torch.from_numpy(w)
+        spec = torch.fft.rfft(x.unfold(0, mel.n_fft, mel.hop) * mel.window, dim=-1).abs().pow(2)
+        return torch.log(spec @ mel.fb.T + 1e-6)[: mel.n_frames(len(w))]
+
+    def labels_mask(phones: list, n: int, index: dict) -> np.ndarray:  # the previous loop
+        centres = (np.arange(n) * mel.hop + mel.hop / 2) / 16000
+        out = np.full(n, index["_"], np.int64)
+        for name, s, e in phones:
+            out[(centres >= s) & (centres < e)] = index.get(name, index["_"])
+        return out
+
+    wavs = [np.asarray(w, np.float32) for w, *_ in spoken]
+    phones = [ph for *_, ph in spoken]
+    index = {p: i for i, p in enumerate(sorted({p[0] for ph in phones for p in ph} | {"_"}))}
+    mel.features([wavs[0]]), mel_abs(wavs[0])  # warm-up
+    t = time.perf_counter()
+    ours = [mel.features([w])[0] for w in wavs]
+    t1 = time.perf_counter()
+    base = [mel_abs(w) for w in wavs]
+    t2 = time.perf_counter()
+    same = max(float((a - b).abs().max()) for a, b in zip(ours, base)) < 1e-4
+    n = len(wavs)
+    frames = [mel.n_frames(len(w)) for w in wavs]
+    t3 = time.perf_counter()
+    lo = [frame_labels(ph, f, index) for ph, f in zip(phones, frames)]
+    t4 = time.perf_counter()
+    lb = [labels_mask(ph, f, index) for ph, f in zip(phones, frames)]
+    t5 = time.perf_counter()
+    return (((t1 - t) / n, (t2 - t1) / n, same),
+            ((t4 - t3) / n, (t5 - t4) / n, all((a == b).all() for a, b in zip(lo, lb))))
+
+
+def bench_seeded_units(n: int) -> tuple[float, float, bool]:
+    """Seconds per benchmark file: units from a seed file vs encoded."""
+    import numpy as np
+    import torch
+
+    from slamlm.audio import save_audio
+    from slamlm.eval.unitcache import UnitCache, dedup_units, encode_cached
+    from slamlm.io import file_sha1, write_jsonl
+    from slamlm.units.extractor import UnitExtractor
+    from slamlm.units.identity import unit_cache_name
+    from slamlm.units.kmeans import KMeans
+
+    torch.manual_seed(0)
+    ex = UnitExtractor.load("mel", KMeans(torch.randn(160, 80), encoder="mel", layer=0))
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as d:
+        bench = Path(d) / "bench"
+        paths = [str(save_audio(bench / f"{i}.wav", 0.1 * rng.standard_normal(16000)))
+                 for i in range(n)]
+        truth = {p: dedup_units(u) for p, u in zip(paths, ex.encode_paths(paths))}
+        write_jsonl(bench / unit_cache_name(ex.identity()),
+                    [{"sha1": file_sha1(p), "units": truth[p].tolist()} for p in paths])
+        t = time.perf_counter()
+        ours = encode_cached(ex, paths, UnitCache(Path(d) / "c1", ex.identity(), [bench]))
+        t1 = time.perf_counter()
+        base = encode_cached(ex, paths, UnitCache(Path(d) / "c2", ex.identity()))
+        t2 = time.perf_counter()
+    same = all(np.array_equal(ours[p], base[p]) and np.array_equal(ours[p], truth[p])
+               for p in paths)
+    return (t1 - t) / n, (t2 - t1) / n, same
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--stories", type=int, default=60)
@@ -112,9 +220,18 @@ def main() -> None:
     rows.append(("isolated utterance, sBLIMP sentence (ms)", ours * 1e3, base * 1e3, h1 == h2))
     wav, flac = bench_reads(args.stories)
     rows.append(("story read, load_audio (ms)", wav * 1e3, flac * 1e3, True))
+    ours, base, same = bench_threads()
+    rows.append(("CPU thread choice of a stage, idle machine (s)", ours, base, same))
+    (mo, mb, ms), (lo, lb, ls) = bench_mel_and_labels(_story_wavs(args.stories))
+    rows.append(("story log-mel (ms)", mo * 1e3, mb * 1e3, ms))
+    rows.append(("story frame labels (ms)", lo * 1e3, lb * 1e3, ls))
+    ours, base, same = bench_seeded_units(args.utterances)
+    rows.append(("eval units of a 1 s benchmark file (ms)", ours * 1e3, base * 1e3, same))
     print("| step | ours | baseline | speed-up | same result |")
     print("|---|---|---|---|---|")
-    names = ("GGUF reader vs transformers", "voice preloaded vs not", "WAV vs FLAC")
+    names = ("GGUF reader vs transformers", "voice preloaded vs not", "WAV vs FLAC",
+             "/proc/stat idle check vs matmul probe", "re^2 + im^2 vs abs().pow(2)",
+             "slices vs masks", "seeded by the synthesis vs encoded")
     for (what, o, b, same), how in zip(rows, names):
         print(f"| {what}: {how} | {o:.2f} | {b:.2f} | {ratio(b, o)} | {'yes' if same else 'NO'} |")
 

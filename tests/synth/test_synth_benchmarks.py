@@ -194,6 +194,16 @@ def test_benchmarks_matched_in_units_of_a_units_folder(tmp_path, mel_units):
     finally:
         ex.encode_paths = orig
     assert ex_calls == [] and cache.seeded == 12 and cache.hits == 12
+    # benchmarks the matching does not count in units are counted as they are written
+    cfg2 = BenchConfig(out=str(tmp_path / "b2"), n=2, workers=2, benchmarks=("lexical", "sSC"),
+                       match_units=str(folder))
+    out2 = run_benchmarks(cfg2)
+    texts = list(read_jsonl(out2 / "texts.jsonl"))
+    seeds2 = {r["sha1"]: r for r in read_jsonl(out2 / unit_cache_name(ex.identity()))}
+    assert {t["bench"] for t in texts} == {"lexical", "sSC"}
+    for t in texts:
+        row = seeds2[file_sha1(out2 / t["path"])]
+        assert row["units"] == dedup(ex.encode_paths([out2 / t["path"]])[0])[0].tolist()
     assert not (tmp_path / "cache").exists()  # seeds are read, never copied
     assert is_done(cfg)
     import json

@@ -339,6 +339,30 @@ def unit_counter(path: str | Path) -> Callable[[list[np.ndarray]], list[np.ndarr
     return count
 
 
+def _count_files(counter: Callable[[list[np.ndarray]], list[np.ndarray]], paths: list[Path],
+                 file_units: dict[str, list[int]], threads: int = 1) -> None:
+    """Units of written files (read as the eval reads them) into ``file_units`` by sha1, in
+    ``threads`` torch threads (0: as set); empties ``paths``. A file that cannot be read is
+    left to the eval."""
+    from slamlm.audio import AudioError, load_audio
+    from slamlm.io import file_sha1
+    from slamlm.synth.matching import _torch_threads
+
+    todo = [p for p in dict.fromkeys(paths) if p.is_file()]
+    paths.clear()
+    wavs, keys = [], []
+    for p in todo:
+        try:
+            wavs.append(load_audio(p))
+        except AudioError:
+            continue
+        keys.append(file_sha1(p))
+    if wavs:
+        with _torch_threads(threads):
+            for key, units in zip(keys, counter(wavs)):
+                file_units[key] = [int(u) for u in units]
+
+
 def write_unit_seeds(folder: Path, texts: list[dict[str, Any]], identity: dict[str, Any],
                      file_units: dict[str, list[int]]) -> int:
     """``units-<extractor hash>.jsonl`` in ``folder``: the deduplicated units the matching
@@ -410,12 +434,18 @@ def run_benchmarks(cfg: BenchConfig) -> Path:
             got = _all_jobs(cfg, tmp, meas)
         texts: list[dict] = []
         failures = FailureLog(tmp / "failures.jsonl", stage="synth-benchmarks", strict=True)
+        pending: list[Path] = []  # written files the matching did not count: counted here,
+        # 1 thread, while the workers speak the next ones (what the eval would encode)
         for rec in render(got["jobs"], cfg.workers, cfg.backend, desc="synth benchmarks"):
             if "error" in rec:  # a benchmark with a missing side is unusable: stop
                 failures.add(rec["id"], rec["path"], rec["error"])
             if not rec["path"].startswith("_parts/"):
                 keys = TEXT_KEYS + (("words",) if rec.get("bench") in ("sSC", "tSC") else ())
                 texts.append({k: rec[k] for k in keys})
+                if counter is not None and rec.get("bench") not in cfg.unit_benchmarks:
+                    pending.append(tmp / rec["path"])
+                    if len(pending) >= 32:
+                        _count_files(counter, pending, meas.file_units)
         for kind, rows in got["golds"].items():
             _write_gold(tmp / kind / "dev" / "gold.csv", LEX_COLS if kind == "lexical" else SYN_COLS,
                         rows)
@@ -423,6 +453,9 @@ def run_benchmarks(cfg: BenchConfig) -> Path:
             write_jsonl(tmp / kind / "pairs.jsonl", pairs)
         if got["joins"]:
             _join_salmon(tmp, got["joins"], texts)
+            pending += [tmp / rel for rel, *_ in got["joins"]]
+        if counter is not None:  # the workers are done: all threads
+            _count_files(counter, pending, meas.file_units, threads=0)
         write_jsonl(tmp / "texts.jsonl", texts)
         if counter is not None:
             n = write_unit_seeds(tmp, texts, units_identity(cfg.match_units), meas.file_units)
