@@ -10,7 +10,7 @@ benchmarks, before and after training) -> generate (held-out prompts, mel vocode
 Every step is a library call that resumes: re-running the command skips finished work.
 
 Example:
-    $ slam demo --out demo_run                 # ~13 min on 2 free CPU cores
+    $ slam demo --out demo_run                 # ~11 min on 2 free CPU cores
     $ slam demo --config configs/demo_gpu.yaml # a larger version on one GPU
 """
 
@@ -32,7 +32,7 @@ log = logging.getLogger("slamlm.demo")
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """Sizes and budgets of the demo (defaults: ~13 minutes on a free 2-core CPU)."""
+    """Sizes and budgets of the demo (defaults: ~11 minutes on a free 2-core CPU)."""
 
     out: str = "demo_run"
     seed: int = 0
@@ -68,7 +68,11 @@ class DemoConfig:
     # which follow the voice more than the phone - bench/unit_quality.py)
     encoder: str = "phones"
     phones_hop: int = 640  # phone encoder frame: 640 samples (25 Hz) or 320 (50 Hz)
-    phones_budget_s: float = 35.0  # training time of the phone encoder (45 s: frame accuracy 0.964)
+    # phone encoder: 100 steps (~35 s on 2 cores; frame accuracy 0.92), not a time budget:
+    # one run whose CPU slowed down got 80 steps in the 35 s it had then (0.887), and units
+    # that learned 2 of 5; 0 steps: a time budget of phones_budget_s instead
+    phones_steps: int = 100
+    phones_budget_s: float = 35.0  # (45 s: frame accuracy 0.964)
     # "gender": the phone encoder also learns the speaker's gender and the units keep it (what
     # SALMon's consistency tests need); "none": units name phones only
     voice_units: str = "gender"
@@ -200,7 +204,8 @@ def _units(cfg: DemoConfig, out: Path, stories: Path, steps: Steps) -> tuple[Pat
         from slamlm.units.phones import PhoneTrainConfig, train_phone_encoder
 
         folder = steps.run("phones", lambda: train_phone_encoder(PhoneTrainConfig(
-            manifest=str(manifest), out=str(out / "phones"), budget_s=cfg.phones_budget_s,
+            manifest=str(manifest), out=str(out / "phones"), steps=cfg.phones_steps,
+            budget_s=0.0 if cfg.phones_steps > 0 else cfg.phones_budget_s,
             hop=cfg.phones_hop, seed=cfg.seed, threads=cfg.threads, voice=cfg.voice_units,
             voice_weight=cfg.voice_weight)),
             "phone-posterior encoder learned from the stories' espeak-ng phone timings"

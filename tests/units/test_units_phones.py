@@ -236,3 +236,11 @@ def test_hop_sets_the_frame_rate(stories, tmp_path):
     assert json.loads((enc_dir / "config.json").read_text())["hop"] == 320
     (f,) = enc.features([np.zeros(16000, np.float32)])
     assert f.shape[0] == 50 == enc.n_frames(16000)  # 50 Hz
+
+
+def test_a_step_count_fixes_the_training_length(stories, tmp_path):
+    """steps=N with no time budget: N optimizer steps whatever the machine's speed."""
+    cfg = PhoneTrainConfig(manifest=str(stories), out=str(tmp_path / "enc"), budget_s=0,
+                           steps=3, epochs=50, batch=2, hidden=16, threads=1)
+    meta = json.loads((train_phone_encoder(cfg) / "config.json").read_text())
+    assert meta["steps"] == 3 and meta["trained_with"]["steps"] == 3

@@ -76,6 +76,9 @@ class PhoneTrainConfig:
     kernel: int = 5           # frames per conv (receptive field: 1 + (layers+1)(kernel-1))
     budget_s: float = 60.0    # training seconds at most (0: no limit; also stops after `epochs`)
     epochs: int = 8
+    # optimizer steps (0: as many as `epochs` and `budget_s` allow); with budget_s=0 the
+    # encoder is the same on any machine (a time budget gives a slow or busy one fewer steps)
+    steps: int = 0
     batch: int = 16           # utterances per step
     crop: int = 300           # frames of each utterance per step, at a random offset (0: whole
     # utterances, padded to the longest of the batch); 300 frames = 12 s
@@ -337,6 +340,8 @@ def train_phone_encoder(cfg: PhoneTrainConfig) -> Path:
     opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=0.01)
     budget = cfg.budget_s
     total = math.ceil(len(train) / cfg.batch) * cfg.epochs
+    if cfg.steps > 0:
+        total = min(total, cfg.steps)
     t_train, step, epoch, loss = time.perf_counter(), 0, 0, float("nan")
 
     def done() -> float:  # progress: the larger of the step and time fractions
