@@ -344,21 +344,23 @@ def _count_files(counter: Callable[[list[np.ndarray]], list[np.ndarray]], paths:
     """Units of written files (read as the eval reads them) into ``file_units`` by sha1, in
     ``threads`` torch threads (0: as set); empties ``paths``. A file that cannot be read is
     left to the eval."""
-    from slamlm.audio import AudioError, load_audio
-    from slamlm.io import file_sha1
-    from slamlm.synth.matching import _torch_threads
+    import hashlib
+
+    from slamlm.audio import AudioError, load_audio_bytes
+    from slamlm.synth.matching import torch_threads
 
     todo = [p for p in dict.fromkeys(paths) if p.is_file()]
     paths.clear()
     wavs, keys = [], []
-    for p in todo:
+    for p in todo:  # each file read once: decoded and hashed from the same bytes
+        data = p.read_bytes()
         try:
-            wavs.append(load_audio(p))
+            wavs.append(load_audio_bytes(data, str(p)))
         except AudioError:
             continue
-        keys.append(file_sha1(p))
+        keys.append(hashlib.sha1(data).hexdigest())
     if wavs:
-        with _torch_threads(threads):
+        with torch_threads(threads):
             for key, units in zip(keys, counter(wavs)):
                 file_units[key] = [int(u) for u in units]
 

@@ -153,7 +153,7 @@ def _phones_group(reqs: list[tuple[str, str]]) -> list[list[str]]:
 
 
 @contextlib.contextmanager
-def _torch_threads(n: int) -> Iterator[None]:
+def torch_threads(n: int) -> Iterator[None]:
     """torch's CPU threads set to ``n`` inside (0: left as they are): one thread counts units
     beside the speaking workers (2 threads spin-waited against them: the step ran 10% slower
     than counting after all the speaking)."""
@@ -251,7 +251,7 @@ class Measurer:
         stamps: list[str] = []
 
         def count() -> None:
-            with _torch_threads(1 if self.workers > 1 else 0):
+            with torch_threads(1 if self.workers > 1 else 0):
                 got = self.units(wavs)
             for r, u, sha1 in zip(reqs, got, stamps):
                 if np.ndim(u):  # a unit sequence
