@@ -116,3 +116,28 @@ def test_shortlist_by_phones_keeps_the_nearest_in_phone_count():
     assert shortlist_by_phones(opts, ph, 1) == [opts[2]]
     assert shortlist_by_phones(opts, ph, 2) == [opts[0], opts[2]]  # ties: the earlier first
     assert shortlist_by_phones(opts, ph, 5) == opts
+
+
+def test_match_rates_in_units_picks_the_rate_nearest_in_units_with_balanced_signs():
+    """SALMon's other speaker: of the rates around the duration match, the one whose unit
+    count (here one unit per started 0.1 s) is nearest the same speaker's; residual gaps
+    take both signs over the items."""
+    from slamlm.synth.matching import RATE_SPREAD, match_rates_in_units
+
+    def tenths(wavs):
+        return [-(-len(w) // 1600) for w in wavs]
+
+    texts = ["and then Zelda sang with the cat.", "and then Omar walked with the dog.",
+             "and then Ines rested with the fox.", "and then Yuri danced with the owl."]
+    a, b = Voice("en-us"), Voice("en-us+f3", 175, 50)
+    with Measurer(workers=1, units=tenths) as m:
+        got = match_rates_in_units([(t, a, b) for t in texts], m, "salmon/test")
+        rates = {t: [Voice(b.name, b.rate + d, b.pitch) for d in RATE_SPREAD] for t in texts}
+        for t, v in zip(texts, got):
+            assert v.name == b.name and v.pitch == b.pitch and v in rates[t]
+            best = min(abs(m.unit_count(t, a) - m.unit_count(t, c)) for c in rates[t])
+            assert abs(m.unit_count(t, a) - m.unit_count(t, v)) == best
+        gaps = [m.unit_count(t, a) - m.unit_count(t, v) for t, v in zip(texts, got)]
+    assert got == match_rates_in_units([(t, a, b) for t in texts],
+                                       Measurer(workers=1, units=tenths), "salmon/test")
+    assert not (all(g > 0 for g in gaps) or all(g < 0 for g in gaps))

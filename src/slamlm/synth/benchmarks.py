@@ -47,7 +47,7 @@ import numpy as np
 
 from slamlm.synth import bench_items as items
 from slamlm.synth.corpus import Job, pick_voice, render, resolve_voices
-from slamlm.synth.matching import Measurer, match_items, match_rates
+from slamlm.synth.matching import Measurer, match_items, match_rates, match_rates_in_units
 from slamlm.synth.phonotactics import PhoneBigram
 from slamlm.synth.tts import DEFAULT_VOICES, Voice, voice_gender
 
@@ -256,11 +256,18 @@ def _salmon_jobs(cfg: BenchConfig, root: Path, meas: Measurer
         pairs = [_salmon_voices(cfg, part, i) for i in range(len(texts))]
         if cfg.match_lengths:  # the other speaker's half lasts as long as the same speaker's
             others = match_rates([(t[1], a, b) for t, (a, b) in zip(texts, pairs)], meas)
+            if meas.units is not None:  # then in units: the rate whose unit count is nearest
+                others = match_rates_in_units(
+                    [(t[1], a, b) for t, (a, _), b in zip(texts, pairs, others)], meas,
+                    f"bench/salmon/{part}/sign/{cfg.seed}")
             pairs = [(a, b) for (a, _), b in zip(pairs, others)]
             matched += [{"bench": "salmon", "id": f"{part}/sample_{i}",
                          "pos_s": [meas.seconds(t[1], a)], "neg_s": [meas.seconds(t[1], b)],
                          "gap_s": round(meas.seconds(t[1], a) - meas.seconds(t[1], b), 4),
-                         "rate": b.rate} for i, (t, (a, b)) in enumerate(zip(texts, pairs))]
+                         "rate": b.rate,
+                         **({"pos_units": [meas.unit_count(t[1], a)],
+                             "neg_units": [meas.unit_count(t[1], b)]} if meas.units else {})}
+                        for i, (t, (a, b)) in enumerate(zip(texts, pairs))]
         for i, ((first, second), (va, vb)) in enumerate(zip(texts, pairs)):
             base = f"_parts/{part}/{i}"
             for tag, text, v in (("a", first, va), ("b0", second, va), ("b1", second, vb)):
@@ -387,8 +394,9 @@ def write_unit_seeds(folder: Path, texts: list[dict[str, Any]], identity: dict[s
 
 
 # Bump when item design or matching changes what a config produces (a re-run then rebuilds).
-BENCH_VERSION = 4  # 3: sWUGGY non-words matched on phone transitions (Wuggy); 4: sBLIMP
-# and story cloze test the story grammar's own rules and plots
+BENCH_VERSION = 5  # 3: sWUGGY non-words matched on phone transitions (Wuggy); 4: sBLIMP
+# and story cloze test the story grammar's own rules and plots; 5: with match_units, SALMon's
+# other speaker speaks at the rate nearest in units
 
 
 def _done_marker(cfg: BenchConfig) -> dict[str, Any]:

@@ -453,3 +453,32 @@ def match_rates(reqs: list[tuple[str, Voice, Voice]], meas: Measurer,
     return [min(vs, key=lambda v, t=t, a=a: (abs(meas.seconds(t, v) - meas.seconds(t, a)),
                                               abs(v.rate - a.rate)))
             for (t, a, _), vs in zip(reqs, guesses)]
+
+
+RATE_SPREAD = (-20, -10, 0, 10, 20)  # words per minute around the duration-matched rate
+
+
+def match_rates_in_units(reqs: list[tuple[str, Voice, Voice]], meas: Measurer, key: str,
+                         spread: Sequence[int] = RATE_SPREAD) -> list[Voice]:
+    """For each (text, target voice, duration-matched voice): that voice at the rate, of its
+    rate + ``spread``, whose deduplicated unit count of ``text`` is nearest the target voice's
+    (SALMon: the other speaker's half has as many units as the same speaker's); among equally
+    near rates the one nearest in duration. Where no rate matches exactly, the sign of the
+    gap is balanced over the items (:func:`balanced_wants` seeded by ``key``), so neither
+    member is the shorter one in more than half of them. Needs a Measurer that counts units.
+
+    Example (``meas`` counting units; 3 items)::
+
+        voices = match_rates_in_units([(t, a, b) for t, a, b in reqs], meas, "salmon/0")
+    """
+    cands = [sorted({Voice(b.name, min(max(b.rate + d, 80), 450), b.pitch) for d in spread},
+                    key=lambda v: v.rate) for _, _, b in reqs]
+    meas.measure_units([(t, a)] + [(t, v) for v in vs] for (t, a, _), vs in zip(reqs, cands))
+    wants = balanced_wants([str(i) for i in range(len(reqs))], key)
+    out = []
+    for i, ((t, a, b), vs) in enumerate(zip(reqs, cands)):
+        gaps = [[meas.unit_count(t, a) - meas.unit_count(t, v)] for v in vs]
+        near = nearest_in_units(vs, gaps, wants[str(i)])
+        out.append(min(near, key=lambda v, t=t, a=a, b=b: (
+            abs(meas.seconds(t, v) - meas.seconds(t, a)), abs(v.rate - b.rate))))
+    return out
