@@ -16,7 +16,8 @@ Length-matched (see ``matching.py``): in each pair both members are spoken by th
 at the same rate, and among the item's valid options the one closest in spoken duration is
 kept (sWUGGY: same espeak-ng phone count first; with ``match_units``, a ``slam units`` folder,
 sWUGGY's and sBLIMP's options nearest in deduplicated unit count under those units first); SALMon's other-speaker half is spoken at the
-rate that makes it last as long as the same-speaker half.
+rate that makes it last as long as the same-speaker half (with ``match_units``: of 5 rates
+around that one, the one nearest in units, the sign of the gap left balanced over the items).
 
 Disjoint from training stories: every sBLIMP and SALMon sentence and every story-cloze
 context names a character from the lexicon's ``heldout_names`` (never used by the story
