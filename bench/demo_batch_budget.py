@@ -21,6 +21,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import yaml
+
 BENCHES = ("swuggy", "sblimp", "ssc", "tsc", "salmon")
 
 
@@ -41,11 +43,12 @@ def run_variant(run: Path, out: Path, batch: int, budget: str) -> dict:
     slam("eval", "--config", str(run / "eval/pretrain/config.yaml"), "--checkpoint", str(ckpt),
          "--out", str(out / name / "eval"))
     rows = [json.loads(line) for line in (pre / "metrics.jsonl").read_text().splitlines()]
-    train = [r for r in rows if "tokens" in r]
+    steps = max((r.get("step", 0) for r in rows), default=0)  # the final validation's step
+    context = yaml.safe_load((pre / "config.yaml").read_text())["data"]["context"]
     val = [r["val_loss"] for r in rows if "val_loss" in r]
     res = json.loads((out / name / "eval/results.json").read_text())["benchmarks"]
-    return {"variant": f"batch {batch}, {budget}", "steps": train[-1]["step"] if train else 0,
-            "tokens": train[-1]["tokens"] if train else 0, "val": val[-1] if val else float("nan"),
+    return {"variant": f"batch {batch}, {budget}", "steps": steps,
+            "tokens": steps * batch * context, "val": val[-1] if val else float("nan"),
             "scores": {b: (100 * res[b]["accuracy"], bool(res[b]["learned"])) for b in BENCHES
                        if b in res}}
 
