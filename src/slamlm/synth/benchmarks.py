@@ -267,7 +267,7 @@ def _salmon_jobs(cfg: BenchConfig, root: Path, meas: Measurer
                          "gap_s": round(meas.seconds(t[1], a) - meas.seconds(t[1], b), 4),
                          "rate": b.rate,
                          **({"pos_units": [meas.unit_count(t[1], a)],
-                             "neg_units": [meas.unit_count(t[1], b)]} if meas.units else {})}
+                             "neg_units": [meas.unit_count(t[1], b)]} if meas.units is not None else {})}
                         for i, (t, (a, b)) in enumerate(zip(texts, pairs))]
         for i, ((first, second), (va, vb)) in enumerate(zip(texts, pairs)):
             base = f"_parts/{part}/{i}"
